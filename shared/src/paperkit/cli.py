@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,7 +59,7 @@ def run_dir(trainer: pl.Trainer) -> Path:
 
 
 def collect_rng_states() -> dict[str, Any]:
-    """Python, NumPy, torch and CUDA generator states, as tensors/lists so that ``weights_only`` loading accepts them."""
+    """Python, NumPy, torch and CUDA generator states, as tensors/lists that ``weights_only`` loading accepts."""
     np_state = np.random.get_state()
     states: dict[str, Any] = {
         "python": _to_lists(random.getstate()),
@@ -224,6 +225,8 @@ class PaperCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         if self._resume_version is not None:
+            # resuming writes into the run's own checkpoints/ folder on purpose
+            warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
             logger = self.config[self.subcommand]["trainer"]["logger"]
             init = getattr(logger, "init_args", None)
             if init is not None:

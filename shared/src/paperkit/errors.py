@@ -82,7 +82,8 @@ class DataNotFoundError(PaperkitError, FileNotFoundError):
     def _message(self) -> str:
         parts = [f"Dataset '{self.dataset}' not found under '{self.root}'."]
         if self.missing:
-            shown = ", ".join(self.missing[:5]) + (f" (and {len(self.missing) - 5} more)" if len(self.missing) > 5 else "")
+            more = f" (and {len(self.missing) - 5} more)" if len(self.missing) > 5 else ""
+            shown = ", ".join(self.missing[:5]) + more
             parts.append(f"Missing: {shown}.")
         if self.expected is not None:
             parts.append("Expected layout:\n" + render_tree(self.expected, root=self.root))

@@ -68,10 +68,10 @@ def save_json(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def default(o: Any) -> Any:
+        if hasattr(o, "tolist"):  # numpy / torch, scalars and arrays
+            return o.tolist()
         if hasattr(o, "item"):
             return o.item()
-        if hasattr(o, "tolist"):
-            return o.tolist()
         raise TypeError(f"not JSON serialisable: {type(o)}")
 
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=default) + "\n")

@@ -91,9 +91,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def latest_run(root: str | Path, slug: str) -> Path:
     """The newest ``runs/<slug>/version_N`` under ``root``."""
-    versions = sorted(
-        Path(root, "runs", slug).glob("version_*"), key=lambda p: int(p.name.removeprefix("version_"))
-    )
+    versions = sorted(Path(root, "runs", slug).glob("version_*"), key=lambda p: int(p.name.removeprefix("version_")))
     if not versions:
         raise FileNotFoundError(f"no run folder under {Path(root, 'runs', slug)}")
     return versions[-1]

@@ -69,7 +69,7 @@ class ToyModule(LightningModule):
 class ToyCLI(PaperCLI):
     slug = "paperkit_toy"
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
+    def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.n_classes", "model.n_classes")
         parser.link_arguments("data.dim", "model.dim")
 

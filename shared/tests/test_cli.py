@@ -1,0 +1,148 @@
+"""paperkit.cli: default config, seed, run folder, checkpoints, test metrics JSON, errors, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from paperkit.cli import collect_rng_states, find_last_checkpoint, set_rng_states
+from paperkit.testing import latest_run, run_cli, tiny_trainer_args
+from paperkit_toy import ToyCLI, main
+
+FAST = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+def _printed_config(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict:
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", *args, "--print_config"])
+    assert exc.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_packaged_default_config_is_the_base(capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _printed_config(capsys, [])
+    assert cfg["trainer"]["max_epochs"] == 3  # from paperkit_toy/default.yaml, not Lightning's default
+    assert cfg["data"]["n"] == 256
+    assert cfg["seed_everything"] == 0 and isinstance(cfg["seed_everything"], int)
+    assert cfg["checkpoint"]["save_last"] is True
+    assert cfg["checkpoint"]["monitor"] == "val/acc"
+    assert cfg["trainer"]["logger"]["init_args"]["name"] == "paperkit_toy"
+
+
+def test_user_config_layers_on_top_of_default(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = tmp_path / "paper.yaml"
+    extra.write_text("trainer:\n  max_epochs: 7\nmodel:\n  hidden: 5\n")
+    cfg = _printed_config(capsys, ["--config", str(extra)])
+    assert cfg["trainer"]["max_epochs"] == 7
+    assert cfg["model"]["hidden"] == 5
+    assert cfg["data"]["n"] == 256  # untouched keys keep the default
+    assert cfg["data"]["dim"] == 8
+
+
+def test_train_writes_run_folder_checkpoints_and_metrics(tmp_path) -> None:
+    run = run_cli(main, ["train", "--trainer.max_epochs=2", *FAST], tmp_path, "paperkit_toy")
+    assert run == tmp_path / "runs" / "paperkit_toy" / "version_0"
+    assert (run / "config.yaml").is_file()
+    assert (run / "metrics.csv").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert set(metrics) == {"test/acc", "test/loss"}
+    assert metrics["test/acc"] > 0.8  # well-separated blobs: the test really evaluated a trained model
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["trainer"]["max_epochs"] == 2
+    # a second run gets the next version folder, the first one is left alone
+    run2 = run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")
+    assert run2.name == "version_1"
+    assert (run / "test_metrics.json").is_file()
+
+
+def test_test_subcommand_writes_metrics_for_a_checkpoint(tmp_path) -> None:
+    run = run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    run_t = run_cli(main, ["test", f"--ckpt_path={ckpt}", *FAST], tmp_path, "paperkit_toy")
+    assert json.loads((run_t / "test_metrics.json").read_text())["test/acc"] >= 0
+
+
+def test_seed_makes_runs_identical(tmp_path) -> None:
+    a = run_cli(main, ["fit", *tiny_trainer_args(), "--seed_everything=3"], tmp_path, "paperkit_toy")
+    b = run_cli(main, ["fit", *tiny_trainer_args(), "--seed_everything=3"], tmp_path, "paperkit_toy")
+    c = run_cli(main, ["fit", *tiny_trainer_args(), "--seed_everything=4"], tmp_path, "paperkit_toy")
+    sa, sb, sc = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for r in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_resume_last_gives_the_same_weights_as_an_uninterrupted_run(tmp_path) -> None:
+    common = [*FAST, "--trainer.limit_train_batches=3", "--seed_everything=11"]
+    full_dir = tmp_path / "full"
+    part_dir = tmp_path / "part"
+    full_dir.mkdir()
+    part_dir.mkdir()
+    full = run_cli(main, ["fit", "--trainer.max_epochs=3", *common], full_dir, "paperkit_toy")
+    part = run_cli(main, ["fit", "--trainer.max_epochs=1", *common], part_dir, "paperkit_toy")
+    resumed = run_cli(main, ["fit", "--trainer.max_epochs=3", "--ckpt_path=last", *common], part_dir, "paperkit_toy")
+    assert resumed == part  # resumed in its own folder, no new version
+    ref = torch.load(full / "checkpoints" / "last.ckpt", weights_only=False)
+    got = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert got["epoch"] == ref["epoch"] == 2
+    for k, v in ref["state_dict"].items():
+        assert torch.equal(v, got["state_dict"][k]), k
+
+
+def test_resume_last_without_runs_is_a_clear_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["fit", "--ckpt_path=last", *tiny_trainer_args()], tmp_path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint to resume" in err and "Traceback" not in err
+
+
+def test_data_errors_are_one_paragraph_with_exit_code_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["fit", "--data.root=/nonexistent/toy", *tiny_trainer_args()], tmp_path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Dataset 'toy' not found under '/nonexistent/toy'.")
+    assert "toy.npy" in err and "Download it from nowhere" in err
+    assert "Traceback" not in err
+
+
+def test_find_last_checkpoint_picks_the_newest(tmp_path) -> None:
+    assert find_last_checkpoint(tmp_path, "x") is None
+    for v in (0, 3):
+        d = tmp_path / "x" / f"version_{v}" / "checkpoints"
+        d.mkdir(parents=True)
+        (d / "last.ckpt").write_bytes(b"0")
+    import os
+
+    os.utime(tmp_path / "x" / "version_0" / "checkpoints" / "last.ckpt", (1, 1))
+    ckpt, version = find_last_checkpoint(tmp_path, "x")
+    assert version == 3 and ckpt.parent.parent.name == "version_3"
+
+
+def test_rng_states_round_trip_through_weights_only_load(tmp_path) -> None:
+    import random
+
+    import numpy as np
+
+    states = collect_rng_states()
+    torch.save(states, tmp_path / "s.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_rng_states(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_cli_requires_a_slug() -> None:
+    class NoSlug(ToyCLI):
+        slug = ""
+
+    with pytest.raises(TypeError, match="slug"):
+        NoSlug(args=["fit"])
+
+
+def test_latest_run_reports_missing_folder(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError):
+        latest_run(tmp_path, "nothing")
