@@ -55,7 +55,9 @@ def feasible(system: ConstraintSystem, rows: list[Row] | None = None) -> bool:
     return res.status == 0
 
 
-def solve_lp(system: ConstraintSystem, c: np.ndarray, maximize: bool, exact_c: list[Fraction] | None = None) -> LPResult:
+def solve_lp(
+    system: ConstraintSystem, c: np.ndarray, maximize: bool, exact_c: list[Fraction] | None = None
+) -> LPResult:
     """max (or min) c·π subject to the rows and Σπ = 1. With ``exact_c`` the optimum is certified in rationals."""
     res = _lp(system, -c if maximize else c)
     if res.status != 0:
