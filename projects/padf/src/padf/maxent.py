@@ -2,8 +2,8 @@
 
     min_{λ, μ ≥ 0}  log Σ_ω exp(λ·f(ω) + μ·g(ω)) − λ·b − μ·c,      π*(ω) ∝ exp(λ·f(ω) + μ·g(ω)),
 
-for equality rows f(π) = b and inequality rows g(π) ≥ c (probability intervals). Equality-only problems use damped
-Newton (quadratic convergence); with inequalities L-BFGS-B with bounds, then Newton on the active set. The primal
+for equality rows f(π) = b and inequality rows g(π) ≥ c (probability intervals), solved by damped
+Newton with projection of the inequality multipliers onto μ ≥ 0 (projected Newton, quadratic convergence). The primal
 constraint residual of π* is always reported. Worlds that no consistent distribution can weight must be removed first
 (an LP pre-pass, :func:`padf.lp.support_mask`), otherwise the dual optimum lies at infinity.
 """
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 __all__ = ["MaxEntResult", "maxent"]
@@ -44,25 +43,33 @@ def _dual(F: sp.csr_matrix, rhs: np.ndarray, x: np.ndarray, logm: np.ndarray | N
     return lz - x @ rhs, Ef - rhs, p
 
 
-def _newton(F, rhs, x, free: np.ndarray, logm, tol: float, max_iter: int = 200) -> tuple[np.ndarray, int]:
+def _newton(F, rhs, x, k_eq: int, logm, tol: float, max_iter: int = 300) -> tuple[np.ndarray, int]:
+    """Projected Newton on the dual (Bertsekas): inequality multipliers (index >= k_eq) stay >= 0."""
     it = 0
+    n = x.shape[0]
     for it in range(1, max_iter + 1):  # noqa: B007
         f, g, p = _dual(F, rhs, x, logm)
-        gf = g[free]
-        if np.max(np.abs(gf), initial=0.0) < tol:
+        at_bound = np.zeros(n, dtype=bool)
+        at_bound[k_eq:] = (x[k_eq:] <= 1e-15) & (g[k_eq:] > 0)
+        free = ~at_bound
+        if np.max(np.abs(g[free]), initial=0.0) < tol:
             break
-        Fp = F[free] if not np.all(free) else F
-        Fd = Fp.multiply(p[None, :]) if sp.issparse(Fp) else Fp * p[None, :]
-        H = np.asarray((Fd @ Fp.T).todense() if sp.issparse(Fd) else Fd @ Fp.T) - np.outer(Fp @ p, Fp @ p)  # Cov_π(f)
-        step = -np.linalg.lstsq(H + 1e-14 * np.eye(H.shape[0]), gf, rcond=None)[0]
+        Fp = F[np.flatnonzero(free)]
+        Ep = Fp @ p
+        Fd = Fp.multiply(p[None, :]).tocsr() if sp.issparse(Fp) else Fp * p[None, :]
+        H = Fd @ Fp.T
+        H = (H.toarray() if sp.issparse(H) else np.asarray(H)) - np.outer(Ep, Ep)  # Cov_π(f) on the free set
+        step = np.zeros(n)
+        step[free] = -np.linalg.lstsq(H + 1e-14 * np.eye(H.shape[0]), g[free], rcond=None)[0]
         t = 1.0
-        while t > 1e-12:
-            xn = x.copy()
-            xn[free] += t * step
-            if _dual(F, rhs, xn, logm)[0] <= f + 1e-4 * t * (gf @ step):
+        xn = x
+        while t > 1e-14:
+            xn = x + t * step
+            xn[k_eq:] = np.maximum(xn[k_eq:], 0.0)
+            if _dual(F, rhs, xn, logm)[0] <= f + 1e-4 * (g @ (xn - x)):
                 break
             t *= 0.5
-        if t <= 1e-12:
+        if t <= 1e-14:
             break
         x = xn
     return x, it
@@ -78,29 +85,7 @@ def maxent(
     F = sp.vstack([A_eq, A_ge]).tocsr() if k_eq + k_ge else sp.csr_matrix((0, N))
     rhs = np.concatenate([b_eq, b_ge])
     x = np.zeros(k_eq + k_ge)
-    iters = 0
-    if k_ge == 0:
-        x, iters = _newton(F, rhs, x, np.ones(k_eq, dtype=bool), log_mult, tol)
-    else:
-        bounds = [(None, None)] * k_eq + [(0, None)] * k_ge
-
-        def fun(v):
-            f, g, _ = _dual(F, rhs, v, log_mult)
-            return f, g
-
-        res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12})  # fmt: skip
-        x, iters = res.x, int(res.nit)
-        for _ in range(3):  # Newton polish on the active set (inequality multipliers > 0 or with negative gradient)
-            _, g, _ = _dual(F, rhs, x, log_mult)
-            free = np.ones(k_eq + k_ge, dtype=bool)
-            free[k_eq:] = (x[k_eq:] > 1e-12) | (g[k_eq:] < 0)
-            if not free.any():
-                break
-            xn, it = _newton(F, rhs, x.copy(), free, log_mult, tol)
-            if np.any(xn[k_eq:] < -1e-12):
-                xn[k_eq:] = np.maximum(xn[k_eq:], 0)
-            x, iters = xn, iters + it
+    x, iters = _newton(F, rhs, x, k_eq, log_mult, tol)
     f, _, p = _dual(F, rhs, x, log_mult)
     viol_eq = np.abs(A_eq @ p - b_eq) if k_eq else np.zeros(0)
     viol_ge = np.maximum(0.0, b_ge - A_ge @ p) if k_ge else np.zeros(0)

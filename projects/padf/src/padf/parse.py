@@ -286,6 +286,9 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
                          path=str(path))  # fmt: skip
     keys, items = _node_lines(text)
     meta = {k: {"path": str(path), "line": keys.get(k), "items": items.get(k)} for k in data}
+    fit = data.get("fit")
+    if isinstance(fit, dict) and isinstance(fit.get("cases"), str) and not Path(fit["cases"]).is_absolute():
+        data["fit"] = {**fit, "cases": str((path.parent / fit["cases"]).resolve())}  # relative to this file
     base = data.pop("base", None)
     if base is None:
         return data, meta
@@ -294,6 +297,8 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
     else:
         base_path = (path.parent / str(base)).resolve()
     bdata, bmeta = _read_raw(base_path, (*seen, path))
+    if isinstance(bdata.get("fit"), dict) and isinstance(data.get("fit"), dict):
+        data["fit"] = {**bdata["fit"], **data["fit"]}  # 'fit' is merged key by key, everything else replaced
     bdata.update(data)
     bmeta.update({k: v for k, v in meta.items() if k != "base"})
     return bdata, bmeta
