@@ -20,7 +20,10 @@ class KAMCLCLI(PaperCLI):
 
 
 def main(args: list[str] | None = None) -> KAMCLCLI | None:
-    return cli_main(KAMCLCLI, KAMCLModule, KAMCLDataModule, args)
+    """Run the CLI. Returns the CLI object when called from Python with ``args`` (tests); None for the console
+    script, whose wrapper would otherwise pass the object to ``sys.exit`` (exit code 1)."""
+    cli = cli_main(KAMCLCLI, KAMCLModule, KAMCLDataModule, args)
+    return cli if args is not None else None
 
 
 if __name__ == "__main__":

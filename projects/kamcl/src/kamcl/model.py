@@ -12,6 +12,7 @@ losses need); scores are ``users @ items.T (+ item_bias)``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,11 @@ from torch_geometric.nn import LGConv, LightGCN
 from torch_geometric.utils import scatter, softmax
 
 from kamcl.graph import Graph
+
+# LGConv hands our pre-normalised COO adjacency to torch.sparse (converted per call; measured faster than CSR here)
+warnings.filterwarnings("ignore", message=".*Converting sparse tensor to CSR.*")
+warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
 
 __all__ = ["BPRMF", "KAMCL", "MODELS", "KAMCLConfig", "MergedLightGCN", "Popularity", "RelationKGAggregator", "Reps"]
 
