@@ -90,7 +90,7 @@ def _load(path: str, a: argparse.Namespace) -> Framework:
 
 def _fmt(x: float, exact: Any = None, show_exact: bool = False) -> str:
     s = f"{x:.6f}"
-    return f"{s} ({format_fraction(exact)})" if show_exact and exact is not None else s
+    return f"{s} ({exact})" if show_exact and exact is not None else s
 
 
 def solve_problem(fw: Framework, criteria: Sequence[str] = CRITERIA, alpha: float = 0.5) -> dict[str, Any]:
@@ -193,7 +193,7 @@ def _next_run_dir(root: Path) -> Path:
 def _cmd_fit(a: argparse.Namespace) -> int:
     from padf.fit import fit_problem
 
-    prob = load_problem(a.structure)
+    prob = load_problem(a.structure, structure=True)
     if not prob.fit:
         prob = prob.with_(fit={})
     fitted, table = fit_problem(prob, a.cases, a.estimator, a.level, a.decision_column, return_table=True)

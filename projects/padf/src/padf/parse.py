@@ -304,12 +304,14 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
     return bdata, bmeta
 
 
-def load_problem(path: str | Path) -> Problem:
-    """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) problem file, resolving ``base:``."""
+def load_problem(path: str | Path, structure: bool = False) -> Problem:
+    """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) problem file, resolving ``base:``.
+
+    ``structure=True`` (or a ``fit`` section) lets rules omit ``p``: their probabilities are fitted from cases."""
     path = Path(path)
     data, meta = _read_raw(path.resolve() if path.exists() else path)
     fit = data.get("fit")
-    prob = problem_from_dict(data, source=str(path), meta=meta, allow_missing_p=bool(fit))
+    prob = problem_from_dict(data, source=str(path), meta=meta, allow_missing_p=bool(fit) or structure)
     fit_meta = meta.get("fit")
     return prob.with_(base_dir=str(Path(fit_meta["path"]).parent) if fit_meta else str(path.parent))
 
