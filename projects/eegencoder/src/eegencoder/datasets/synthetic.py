@@ -23,13 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CHANNELS", "CLASSES", "SyntheticMI", "electrode_positions", "generate_session"]
+from eegencoder.datasets.common import CLASSES, EEG_CHANNELS
 
-CHANNELS: tuple[str, ...] = (
-    "Fz", "FC3", "FC1", "FCz", "FC2", "FC4", "C5", "C3", "C1", "Cz", "C2",
-    "C4", "C6", "CP3", "CP1", "CPz", "CP2", "CP4", "P1", "Pz", "P2", "POz",
-)  # fmt: skip
-CLASSES: tuple[str, ...] = ("left_hand", "right_hand", "feet", "tongue")
+__all__ = ["CHANNELS", "SyntheticMI", "electrode_positions", "generate_session"]
+
+CHANNELS: tuple[str, ...] = EEG_CHANNELS  # the 22 EEG channels of BCI IV-2a
 
 # (x, y) on a grid with one electrode spacing (~2.5 cm) per unit; x left -> right, y back -> front.
 _POS = {
@@ -59,14 +57,18 @@ def _mixing(sigma: float) -> np.ndarray:
     pos = electrode_positions()
     d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
     m = np.exp(-d2 / (2 * sigma**2))
-    return m / np.linalg.norm(m, axis=0, keepdims=True)
+    return m  # peak 1 at the source electrode
 
 
 def _colored_noise(rng: np.random.Generator, shape: tuple[int, ...], sfreq: float, gain: np.ndarray) -> np.ndarray:
     """Noise whose amplitude spectrum is ``gain`` (a function of frequency, broadcast over ``shape[:-1]``)."""
     n = shape[-1]
-    spec = rng.standard_normal((*shape[:-1], n // 2 + 1)) + 1j * rng.standard_normal((*shape[:-1], n // 2 + 1))
-    x = np.fft.irfft(spec * gain, n=n, axis=-1)
+    f = n // 2 + 1
+    spec = np.empty((*shape[:-1], f), dtype=np.complex64)
+    spec.real = rng.standard_normal(spec.shape, dtype=np.float32)
+    spec.imag = rng.standard_normal(spec.shape, dtype=np.float32)
+    spec *= gain.astype(np.float32)
+    x = np.fft.irfft(spec, n=n, axis=-1)
     return x / (x.std(axis=-1, keepdims=True) + 1e-12)  # unit RMS per series
 
 
@@ -81,9 +83,10 @@ class SyntheticMI:
     difficulty: float = 0.3
     background_uv: float = 10.0
     sensor_noise_uv: float = 1.5
-    rhythm_uv: tuple[float, float] = (4.0, 8.0)
+    rhythm_uv: tuple[float, float] = (6.0, 10.0)
     erd_depth: tuple[float, float] = (0.3, 0.6)
     mixing_sigma: float = 1.0
+    session_gain: float = 0.1
     artefacts: bool = True
 
 
@@ -146,6 +149,7 @@ def generate_session(
         x += 0.5 * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 2 * np.pi, size=(n, 1, 1)))
 
     x += cfg.sensor_noise_uv * rng.standard_normal(x.shape)
-    # session shift: channel gains (±10 %, more with difficulty)
-    x *= rng.uniform(1 - 0.1 - 0.2 * diff, 1 + 0.1 + 0.2 * diff, size=(1, len(CHANNELS), 1))
+    # session shift: channel gains (±session_gain, more with difficulty)
+    g = cfg.session_gain * (1 + diff)
+    x *= rng.uniform(1 - g, 1 + g, size=(1, len(CHANNELS), 1))
     return x.astype(np.float32), y.astype(np.int64)

@@ -1,0 +1,259 @@
+"""The DataModule: BCI IV-2a (BNCI .mat / competition GDF) or the embedded synthetic data, split by protocol.
+
+Spec Sections 3-4 and 7. Protocols (never select a model on the test session):
+
+* ``subject_dependent``: per subject, train on session T minus its last ``val_fraction`` (recording order, i.e. the
+  last runs), validate on that held-out part of T, test on session E. Several ``subjects`` are pooled.
+* ``loso`` (leave one subject out, as ATCNet): train on T+E of every subject but ``test_subject`` (the last
+  ``val_fraction`` of each session held out for validation), test on T+E of ``test_subject``.
+
+Standardisation is fitted on the training trials only: one mean/std per channel (default) or per channel and time
+sample (``channel_time``, the official code's StandardScaler on an (N x T) matrix per channel). The fitted statistics
+are part of the DataModule state, so they travel in every checkpoint and ``predict`` on a new recording uses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import DataLoader, TensorDataset
+
+from eegencoder.datasets import (
+    BCICIV_SOURCE,
+    BNCI_SOURCE,
+    CLASSES,
+    EEG_CHANNELS,
+    Session,
+    SyntheticMI,
+    find_session_file,
+    generate_session,
+    load_bnci_session,
+    load_gdf_session,
+    window_samples,
+)
+from paperkit.errors import DataFormatError, PaperkitError
+
+__all__ = ["EEGDataModule", "Standardizer", "load_recording"]
+
+log = logging.getLogger(__name__)
+
+Dataset = Literal["synthetic", "bnci2014_001", "bciciv2a_gdf"]
+
+
+class Standardizer:
+    """z-scoring fitted on training trials: per channel (stats (C, 1)) or per channel and time sample (C, T)."""
+
+    def __init__(self, mode: Literal["channel", "channel_time", "none"] = "channel") -> None:
+        self.mode = mode
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def fit(self, x: np.ndarray) -> Standardizer:  # x: (N, C, T)
+        axes = (0, 2) if self.mode == "channel" else (0,)
+        self.mean = x.mean(axis=axes, keepdims=True)[0].astype(np.float32)  # (C, 1) or (C, T)
+        self.std = (x.std(axis=axes, keepdims=True)[0] + 1e-6).astype(np.float32)
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.mode == "none" or self.mean is not None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.mode == "none":
+            return x
+        if self.mean is None or self.std is None:
+            raise PaperkitError("the standardisation is not fitted: pass --ckpt_path of a trained run to predict")
+        return (x - self.mean) / self.std
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.mean is None or self.std is None:
+            return {}
+        return {"mean": torch.from_numpy(self.mean), "std": torch.from_numpy(self.std)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            self.mean, self.std = state["mean"].numpy(), state["std"].numpy()
+
+
+def load_recording(path: str | Path, tmin: float = 1.5, tmax: float = 6.0, sfreq: float = 250.0) -> Session:
+    """Any single recording file (``.mat`` BNCI session or ``.gdf`` competition session), e.g. for ``predict``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PaperkitError(f"predict: recording '{path}' does not exist (a BNCI A0sX.mat or a competition A0sX.gdf)")
+    session = path.stem[-1] if path.stem[-1] in "TE" else "?"
+    if path.suffix.lower() == ".gdf":
+        labels = path.with_suffix(".mat")
+        return load_gdf_session(path, 0, session, labels if labels.is_file() else None, tmin, tmax, sfreq)
+    if path.suffix.lower() == ".mat":
+        return load_bnci_session(path, 0, session, tmin, tmax, sfreq)
+    raise DataFormatError(path, "unknown recording format", expected="a BNCI '.mat' session or a competition '.gdf'")
+
+
+class EEGDataModule(LightningDataModule):
+    """Motor-imagery trials (B, 22, T) with labels 0-3 (left hand, right hand, feet, tongue) and the subject id."""
+
+    def __init__(
+        self,
+        dataset: Dataset = "synthetic",
+        root: str = "data/eegencoder",
+        subjects: list[int] | None = None,
+        protocol: Literal["subject_dependent", "loso"] = "subject_dependent",
+        test_subject: int | None = None,
+        val_fraction: float = 0.2,
+        tmin: float = 1.5,
+        tmax: float = 6.0,
+        sfreq: float = 250.0,
+        standardize: Literal["channel", "channel_time", "none"] = "channel",
+        drop_rejected: bool = False,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        synthetic_trials_per_class: int = 144,
+        synthetic_difficulty: float = 0.3,
+        synthetic_seed: int = 0,
+        predict_file: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.root = root
+        self.subjects = list(subjects) if subjects else [1]
+        self.protocol = protocol
+        self.test_subject = test_subject
+        self.val_fraction = val_fraction
+        self.tmin, self.tmax, self.sfreq = tmin, tmax, sfreq
+        self.drop_rejected = drop_rejected
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.synthetic = SyntheticMI(
+            sfreq=sfreq,
+            n_times=self.n_times,
+            cue_s=2.0 - tmin,  # the cue is 2 s after trial start
+            trials_per_class=synthetic_trials_per_class,
+            difficulty=synthetic_difficulty,
+        )
+        self.synthetic_seed = synthetic_seed
+        self.predict_file = predict_file
+        self.standardizer = Standardizer(standardize)
+        self.class_names = list(CLASSES)
+        self.channel_names = list(EEG_CHANNELS)
+        self.train_set = self.val_set = self.test_set = self.predict_set = None
+        if protocol == "loso" and len(self.subjects) < 2:
+            raise PaperkitError("protocol 'loso' needs at least two --data.subjects")
+
+    # sizes linked to the model
+    @property
+    def n_chans(self) -> int:
+        return len(EEG_CHANNELS)
+
+    @property
+    def n_times(self) -> int:
+        return window_samples(self.tmin, self.tmax, self.sfreq)
+
+    @property
+    def n_classes(self) -> int:
+        return len(CLASSES)
+
+    # --- loading -------------------------------------------------------------------------------------------------------
+    def load_session(self, subject: int, session: str) -> Session:
+        if self.dataset == "synthetic":
+            x, y = generate_session(self.synthetic, self.synthetic_seed, subject, session)
+            return Session(x, y, subject, session, self.sfreq, np.zeros(len(y), dtype=bool))
+        if self.dataset == "bnci2014_001":
+            path = find_session_file(self.root, subject, session, "mat", self.dataset, BNCI_SOURCE)
+            return load_bnci_session(path, subject, session, self.tmin, self.tmax, self.sfreq)
+        if self.dataset == "bciciv2a_gdf":
+            labels = [f"A0{subject}E.mat (true labels)"]
+            path = find_session_file(self.root, subject, session, "gdf", self.dataset, BCICIV_SOURCE, labels)
+            label_path = None
+            if session == "E":
+                label_path = path.with_name(f"A0{subject}E.mat")
+                if not label_path.is_file():
+                    find_session_file(self.root, subject, "E", "mat", self.dataset, BCICIV_SOURCE, labels)
+            s = load_gdf_session(path, subject, session, label_path, self.tmin, self.tmax, self.sfreq)
+            if s.nan_samples:
+                log.info("subject %d session %s: %d NaN samples interpolated", subject, session, s.nan_samples)
+            return s
+        raise PaperkitError(f"unknown dataset '{self.dataset}' (synthetic, bnci2014_001, bciciv2a_gdf)")
+
+    def _trials(self, s: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keep = ~s.rejected if (self.drop_rejected and s.rejected.size) else np.ones(len(s.y), dtype=bool)
+        return s.x[keep], s.y[keep], np.full(int(keep.sum()), s.subject, dtype=np.int64)
+
+    def _split(self, s: Session) -> tuple[tuple, tuple]:
+        """(train, val): the last ``val_fraction`` of the session in recording order is held out."""
+        x, y, g = self._trials(s)
+        n_val = int(round(self.val_fraction * len(y)))
+        cut = len(y) - n_val
+        return (x[:cut], y[:cut], g[:cut]), (x[cut:], y[cut:], g[cut:])
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            self._setup_predict()
+            return
+        if self.train_set is not None:
+            return
+        train, val, test = [], [], []
+        if self.protocol == "subject_dependent":
+            for subj in self.subjects:
+                tr, va = self._split(self.load_session(subj, "T"))
+                train.append(tr), val.append(va), test.append(self._trials(self.load_session(subj, "E")))
+        else:
+            held_out = self.test_subject if self.test_subject is not None else self.subjects[-1]
+            if held_out not in self.subjects:
+                raise PaperkitError(f"--data.test_subject {held_out} is not among --data.subjects {self.subjects}")
+            for subj in self.subjects:
+                for sess in ("T", "E"):
+                    s = self.load_session(subj, sess)
+                    if subj == held_out:
+                        test.append(self._trials(s))
+                    else:
+                        tr, va = self._split(s)
+                        train.append(tr), val.append(va)
+        cat = [tuple(np.concatenate(parts) for parts in zip(*split)) for split in (train, val, test)]
+        if self.standardizer.mode != "none":
+            self.standardizer.fit(cat[0][0])  # training trials only
+        self.train_set, self.val_set, self.test_set = (self._tensors(*c) for c in cat)
+        log.info("trials: train %d, val %d, test %d", *(len(d) for d in (self.train_set, self.val_set, self.test_set)))
+
+    def _setup_predict(self) -> None:
+        if self.predict_file:
+            s = load_recording(self.predict_file, self.tmin, self.tmax, self.sfreq)
+            self._predict_raw = (s.x, s.y, np.arange(len(s.y)))
+        else:  # no file: the test session(s) of the configured data
+            tests = [self._trials(self.load_session(subj, "E")) for subj in self.subjects]
+            x, y, _ = (np.concatenate(p) for p in zip(*tests))
+            self._predict_raw = (x, y, np.arange(len(y)))
+
+    def _tensors(self, x: np.ndarray, y: np.ndarray, g: np.ndarray) -> TensorDataset:
+        x = self.standardizer(x)
+        return TensorDataset(
+            torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y), torch.from_numpy(g)
+        )
+
+    # --- state (the fitted standardisation) travels in checkpoints -----------------------------------------------------
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"standardizer": self.standardizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.standardizer.load_state_dict(state_dict.get("standardizer", {}))
+
+    # --- loaders ---------------------------------------------------------------------------------------------------
+    def _loader(self, ds: TensorDataset, shuffle: bool) -> DataLoader:
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        # standardised here, not in setup: the fitted statistics are restored from the checkpoint after setup()
+        self.predict_set = self._tensors(*self._predict_raw)
+        return self._loader(self.predict_set, shuffle=False)
