@@ -50,9 +50,7 @@ def margin_regularizer(outs: Sequence[Tensor], y: Tensor, eps: float = 1e-5) -> 
     return _log_plus_eps(torch.logsumexp(torch.cat(terms, dim=1), dim=1), eps)
 
 
-def mixup_margin_regularizer(
-    outs: Sequence[Tensor], ya: Tensor, yb: Tensor, lam: float, eps: float = 1e-5
-) -> Tensor:
+def mixup_margin_regularizer(outs: Sequence[Tensor], ya: Tensor, yb: Tensor, lam: float, eps: float = 1e-5) -> Tensor:
     """Corrected CRMT-Mix margin, shape (B,): ``log Σ_m Σ_{k∉{y_a,y_b}} exp(o_k^m − (λ o_{y_a}^m + (1−λ) o_{y_b}^m))``.
 
     The official code subtracts the raw logits of ``y_a`` and ``y_b`` from the sum of exponentials instead of

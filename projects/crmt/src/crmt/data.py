@@ -107,6 +107,7 @@ class CRMTDataModule(pl.LightningDataModule):
         val_fraction: float = 0.1,
         split_seed: int = 2024,
         ucf_fold: int = 1,
+        audio_frames: int = 1024,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -120,6 +121,7 @@ class CRMTDataModule(pl.LightningDataModule):
         self.synthetic_seed = synthetic_seed
         self.image_size, self.n_frames = image_size, n_frames
         self.val_fraction, self.split_seed, self.ucf_fold = val_fraction, split_seed, ucf_fold
+        self.audio_frames = audio_frames
         if dataset == "synthetic":
             self.modality_names = ["A", "B"]
             self.in_sizes = [dim, dim]
@@ -176,7 +178,13 @@ class CRMTDataModule(pl.LightningDataModule):
         root = Path(self.root)
         train_rows, test_rows = ks_rows(root, "train"), ks_rows(root, "test")
         classes = class_index([lab for _, lab in train_rows + test_rows])
-        kw = {"root": root, "class_to_idx": classes, "image_size": self.image_size, "n_frames": self.n_frames}
+        kw = {
+            "root": root,
+            "class_to_idx": classes,
+            "image_size": self.image_size,
+            "n_frames": self.n_frames,
+            "audio_shape": (self.audio_frames, 128),
+        }
         train_aug = KineticsSounds(split="train", train_transform=True, names=train_rows, **kw)
         train_eval = KineticsSounds(split="train", train_transform=False, names=train_rows, **kw)
         tr, va = self._split(len(train_aug))
@@ -220,4 +228,3 @@ class CRMTDataModule(pl.LightningDataModule):
         if world_size > 1:
             ds = Subset(ds, list(range(rank, len(ds), world_size)))
         return DataLoader(ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)
-

@@ -107,7 +107,7 @@ def _frame_path(folder: Path, t: int) -> Path:
     raise DataFormatError(folder, f"frame {t} not found", expected=f"frame_{t:05d}.jpg (official) or {t:06d}.jpg")
 
 
-def _image_transform(size: int, train: bool, mean: tuple[float, ...], std: tuple[float, ...]):  # noqa: ANN202
+def _image_transform(size: int, train: bool, mean: tuple[float, ...], std: tuple[float, ...]):
     from torchvision import transforms as T
 
     ops = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()] if train else [T.Resize((size, size))]
@@ -138,7 +138,10 @@ class KineticsSounds(Dataset):
         for d in (self.spec_dir, self.frame_dir):
             if not d.is_dir():
                 raise DataNotFoundError(
-                    "kinetics_sounds", self.root, missing=[str(d.relative_to(self.root))], expected=KS_EXPECTED,
+                    "kinetics_sounds",
+                    self.root,
+                    missing=[str(d.relative_to(self.root))],
+                    expected=KS_EXPECTED,
                     source=KS_SOURCE,
                 )
         self.items = []
@@ -150,8 +153,11 @@ class KineticsSounds(Dataset):
             log.info("kinetics_sounds/%s: kept %d of %d samples (npy + >3 frames)", sub, len(self.items), len(rows))
         if not self.items:
             raise DataNotFoundError(
-                "kinetics_sounds", self.root, missing=[f"{sub}_spec/<name>.npy + frame folders for the list entries"],
-                expected=KS_EXPECTED, source=KS_SOURCE,
+                "kinetics_sounds",
+                self.root,
+                missing=[f"{sub}_spec/<name>.npy + frame folders for the list entries"],
+                expected=KS_EXPECTED,
+                source=KS_SOURCE,
             )
         self.train = train_transform
         self.n_frames = n_frames
@@ -234,7 +240,10 @@ class UCF101Flow(Dataset):
         for d in (rgb_dir, u_dir, v_dir):
             if not d.is_dir():
                 raise DataNotFoundError(
-                    "ucf101", self.root, missing=[str(d.relative_to(self.root))], expected=UCF_EXPECTED,
+                    "ucf101",
+                    self.root,
+                    missing=[str(d.relative_to(self.root))],
+                    expected=UCF_EXPECTED,
                     source=UCF_SOURCE,
                 )
         n = min(len(list(rgb_dir.iterdir())), len(list(u_dir.iterdir())), len(list(v_dir.iterdir())))
@@ -242,8 +251,10 @@ class UCF101Flow(Dataset):
         rgb = torch.stack([self.rgb_transform(Image.open(_frame_path(rgb_dir, t)).convert("RGB")) for t in idx], 1)
         flows = []
         for t in idx:
-            uv = [TF.to_tensor(TF.resize(Image.open(_frame_path(d, t)).convert("L"), [self.size, self.size]))
-                  for d in (u_dir, v_dir)]
+            uv = [
+                TF.to_tensor(TF.resize(Image.open(_frame_path(d, t)).convert("L"), [self.size, self.size]))
+                for d in (u_dir, v_dir)
+            ]
             flows.append((torch.cat(uv, 0) - FLOW_MEAN) / FLOW_STD)  # (2, H, W)
         return [rgb, torch.stack(flows, 1)], label  # (3, T, H, W), (2, T, H, W)
 
@@ -253,8 +264,9 @@ def ucf_entries(root: Path, split: str, fold: int) -> list[tuple[str, int]]:
     lists = root / "ucfTrainTestlist"
     cls_rows = read_list(lists / "classInd.txt", "ucf101", root, UCF_EXPECTED)
     classes = {name: int(idx) - 1 for idx, name in cls_rows}
-    rows = read_list(lists / f"{'train' if split == 'train' else 'test'}list{fold:02d}.txt", "ucf101", root,
-                     UCF_EXPECTED)
+    rows = read_list(
+        lists / f"{'train' if split == 'train' else 'test'}list{fold:02d}.txt", "ucf101", root, UCF_EXPECTED
+    )
     out = []
     for entry, _ in rows:
         cls, _, fname = entry.partition("/")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConcatHead", "CRMTHead", "LinearEncoder", "MLPEncoder", "MultiModalNet", "ResNet18Encoder", "build_encoder"]
+__all__ = ["CRMTHead", "ConcatHead", "LinearEncoder", "MLPEncoder", "MultiModalNet", "ResNet18Encoder", "build_encoder"]
 
 
 class MLPEncoder(nn.Module):

@@ -1,0 +1,35 @@
+"""Command line of the CRMT project: ``crmt fit|validate|test|train`` (LightningCLI, paperkit defaults).
+
+``crmt train`` runs both CRMT steps in one ``fit`` and then tests the *last* checkpoint (the model after step 2).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pytorch_lightning.cli import LightningArgumentParser
+
+from crmt.data import CRMTDataModule
+from crmt.module import CRMTModule
+from paperkit.cli import PaperCLI, cli_main
+
+__all__ = ["CRMTCLI", "main"]
+
+
+class CRMTCLI(PaperCLI):
+    slug: ClassVar[str] = "crmt"
+    test_ckpt: ClassVar[str] = "last"
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for attr in ("n_classes", "modality_names", "in_sizes", "encoder_kinds"):
+            parser.link_arguments(f"data.{attr}", f"model.{attr}", apply_on="instantiate")
+
+
+def main(args: list[str] | None = None) -> CRMTCLI | None:
+    """Run the CLI; returns the CLI object when called with ``args`` (tests), None as a console script (exit 0)."""
+    cli = cli_main(CRMTCLI, CRMTModule, CRMTDataModule, args)
+    return cli if args is not None else None
+
+
+if __name__ == "__main__":
+    main()

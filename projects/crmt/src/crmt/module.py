@@ -1,0 +1,307 @@
+"""LightningModule for CRMT (paper Sec. 4.2, Algorithm 1): step 1 and step 2 as two stages of one ``fit``.
+
+* Epochs ``[0, step1_epochs)``: step 1, every parameter, loss Eq. 12 (``CE + ρ · log Σ exp(−uni-modal margin)``) on
+  clean inputs (CRMT-JT), adversarial inputs (CRMT-AT: 5-step ℓ2 attack on CE, joint normalisation, ℓ2 projection;
+  ``at_projection=box`` = the official elementwise clip to ±2ε) or mixup inputs (CRMT-Mix, corrected margin term).
+  ``fusion=concat, rho=0, step2_epochs=0`` is plain joint training (JT).
+* At the switch: τ̂ (per-modality, per-class Lipschitz constants of the uni-modal logits) is estimated once on the
+  training split and stored in a buffer (so a resume in step 2 uses the same τ̂).
+* Epochs ``[step1_epochs, step1_epochs + step2_epochs)``: step 2, encoders (BN in eval mode), W̃ and b frozen; only
+  ``a`` is trained by its own SGD optimiser to maximise the mean certified radius (Eq. 10), projected to ``a ≥ a_min``.
+
+Manual optimisation with two optimisers (both in every checkpoint), so ``fit --ckpt_path last`` resumes exactly in
+either stage. ``test`` runs the full robustness evaluation (:mod:`crmt.evaluate`) and saves ``robustness.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+
+from crmt.attacks import l2_attack
+from crmt.certify import crmt_radius, estimate_lipschitz, mixup_margin_regularizer, step1_loss
+from crmt.evaluate import AttackConfig, RobustnessEvaluator
+from crmt.model import MultiModalNet, build_encoder
+
+__all__ = ["CRMTModule"]
+
+log = logging.getLogger(__name__)
+
+
+class CRMTModule(pl.LightningModule):
+    """Joint multi-modal classifier trained with CRMT (or JT). Batches are ``([x¹, x²], y)``."""
+
+    def __init__(
+        self,
+        n_classes: int = 4,
+        modality_names: list[str] | None = None,
+        in_sizes: list[int] | None = None,
+        encoder_kinds: list[str] | None = None,
+        encoder: str | None = None,
+        hidden: int = 64,
+        embed_dim: int = 32,
+        fusion: str = "crmt",
+        orth: str = "rownorm",
+        a_init: float = 1.0,
+        rho: float = 2.0,
+        margin_eps: float = 1e-5,
+        train_input: str = "clean",
+        at_eps: float = 0.1,
+        at_steps: int = 5,
+        at_projection: str = "l2",
+        mixup_alpha: float = 1.0,
+        step1_epochs: int = 20,
+        step2_epochs: int = 10,
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_step_size: int | None = None,
+        lr_gamma: float = 0.1,
+        step2_lr: float = 0.05,
+        step2_momentum: float = 0.9,
+        step2_weight_decay: float = 1e-2,
+        step2_j: str = "min",
+        a_min: float = 1e-3,
+        lip_chunk: int | None = None,
+        eval_eps: float = 0.5,
+        eval_eps_uni: list[float] | None = None,
+        pgd_steps: int = 10,
+        pgd_step_size: float = 0.25,
+        cert_radii: list[float] | None = None,
+        curve_radii: list[float] | None = None,
+        eval_curve: bool = True,
+        torch_threads: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        names = list(modality_names or ["A", "B"])
+        sizes = list(in_sizes or [16] * len(names))
+        kinds = [encoder] * len(names) if encoder else list(encoder_kinds or ["mlp"] * len(names))
+        if train_input not in ("clean", "adversarial", "mixup"):
+            raise ValueError(f"train_input must be clean, adversarial or mixup, got {train_input!r}")
+        if fusion == "concat" and step2_epochs > 0:
+            raise ValueError("step 2 trains the CRMT weights a; JT (fusion=concat) needs step2_epochs=0")
+        self.names = names
+        self.net = MultiModalNet(
+            [build_encoder(k, s, hidden, embed_dim) for k, s in zip(kinds, sizes)],
+            n_classes,
+            fusion=fusion,
+            orth=orth,
+            a_init=a_init,
+        )
+        m = len(names)
+        self.register_buffer("lip", torch.zeros(m, n_classes))  # τ̂ (M, k)
+        self.register_buffer("lip_pair", torch.zeros(m, n_classes, n_classes))  # τ̂ of o_y − o_j (JT bound)
+        self.register_buffer("lip_ready", torch.zeros((), dtype=torch.bool))
+        self.attack_cfg = AttackConfig(
+            eps_joint=eval_eps,
+            eps_uni=tuple(eval_eps_uni or [eval_eps] * m),
+            pgd_steps=pgd_steps,
+            pgd_step_size=pgd_step_size,
+            cert_radii=tuple(cert_radii or [0.1, 0.2, 0.3, 0.5, 1.0]),
+            curve_radii=tuple(curve_radii or [0.1, 0.25, 0.5, 1.0, 1.5]),
+            curve=eval_curve,
+        )
+        self._evaluator: RobustnessEvaluator | None = None
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.torch_threads:  # one thread is far faster for the tiny synthetic MLPs on a shared CPU
+            torch.set_num_threads(self.hparams.torch_threads)
+
+    # --- basics ------------------------------------------------------------------------------------------------------
+    def forward(self, xs: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        return self.net(xs)
+
+    @property
+    def is_crmt(self) -> bool:
+        return self.net.fusion == "crmt"
+
+    def in_step2(self) -> bool:
+        return self.is_crmt and self.hparams.step2_epochs > 0 and self.current_epoch >= self.hparams.step1_epochs
+
+    def _clamp_a(self) -> None:
+        if self.is_crmt:
+            with torch.no_grad():
+                self.net.head.a.clamp_(min=self.hparams.a_min)
+
+    # --- step 1 ------------------------------------------------------------------------------------------------------
+    def compute_step1_loss(self, xs: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
+        """Eq. 12 on the configured step-1 input; returns (loss, fused logits)."""
+        hp = self.hparams
+        if hp.train_input == "adversarial":
+            # model stays in train mode (official); ε = at_eps, step ε/steps, CE, joint normalisation
+            box = 2.0 if hp.at_projection == "box" else None
+            xs = l2_attack(self.net, xs, y, hp.at_eps, None, hp.at_steps, 1.0 / hp.at_steps, "ce", None, box=box)
+        if hp.train_input == "mixup":
+            lam = float(torch.distributions.Beta(hp.mixup_alpha, hp.mixup_alpha).sample())
+            perm = torch.randperm(y.shape[0], device=y.device)
+            xs = [lam * x + (1 - lam) * x[perm] for x in xs]
+            h, outs = self.net(xs)
+            loss = lam * F.cross_entropy(h, y) + (1 - lam) * F.cross_entropy(h, y[perm])
+            if hp.rho > 0:
+                loss = loss + hp.rho * mixup_margin_regularizer(outs, y, y[perm], lam, hp.margin_eps).mean()
+            return loss, h
+        h, outs = self.net(xs)
+        return step1_loss(h, outs, y, hp.rho, hp.margin_eps), h
+
+    # --- step 2 ------------------------------------------------------------------------------------------------------
+    def compute_step2_loss(self, xs: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
+        """−mean certified radius (Eq. 10) with encoders, W̃ and b frozen: only ``a`` gets a gradient."""
+        head = self.net.head
+        with torch.no_grad():
+            feats = self.net.features(xs)
+            outs = [f @ head.normalized_weight(m).T for m, f in enumerate(feats)]  # M x (B, k)
+        h = sum(head.a[m] * o for m, o in enumerate(outs)) + head.bias.detach()  # (B, k)
+        r = crmt_radius(h, head.a, self.lip, y, None, self.hparams.step2_j)
+        return -r.mean(), h
+
+    def compute_lipschitz(self) -> None:
+        """Estimate τ̂ on the training split (eval transforms, eval mode), RNG-neutral, max-reduced over ranks."""
+        from paperkit.cli import collect_rng_states, set_rng_states
+
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "lipschitz_dataloader"):
+            raise RuntimeError("estimating the Lipschitz constants needs the CRMTDataModule (its training split)")
+        states = collect_rng_states()
+        with torch.inference_mode(False):
+            self._compute_lipschitz(dm)
+        set_rng_states(states)
+
+    def _compute_lipschitz(self, dm: pl.LightningDataModule) -> None:
+        was_training = self.net.training
+        self.net.eval()
+        loader = dm.lipschitz_dataloader(self.global_rank, self.trainer.world_size)
+        batches = ([x.to(self.device) for x in xs] for xs, _ in loader)
+        per_class, pair = estimate_lipschitz(
+            self.net, batches, self.net.n_classes, pairwise=not self.is_crmt, chunk=self.hparams.lip_chunk
+        )
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(per_class, op=dist.ReduceOp.MAX)
+            if pair is not None:
+                dist.all_reduce(pair, op=dist.ReduceOp.MAX)
+        self.lip.copy_(per_class)
+        if pair is not None:
+            self.lip_pair.copy_(pair)
+        self.lip_ready.fill_(True)
+        self.net.train(was_training)
+        log.info("Lipschitz estimates τ̂ (modality x class): %s", per_class.cpu().numpy().round(3).tolist())
+
+    # --- training loop -----------------------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        if self.in_step2():
+            if not bool(self.lip_ready):
+                self.compute_lipschitz()
+            self.net.eval()  # BN statistics frozen in step 2 (the official code kept updating them)
+
+    def training_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> Tensor:
+        xs, y = batch
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        if self.in_step2():
+            opt = opts[1]
+            loss, h = self.compute_step2_loss(xs, y)
+            opt.zero_grad()
+            (grad,) = torch.autograd.grad(loss, [self.net.head.a])
+            if dist.is_available() and dist.is_initialized():  # average by hand: DDP's reducer expects all params
+                dist.all_reduce(grad)
+                grad /= dist.get_world_size()
+            self.net.head.a.grad = grad
+            opt.step()
+            self.log("train/radius", -loss.detach(), on_step=False, on_epoch=True, sync_dist=True)
+        else:
+            opt = opts[0]
+            loss, h = self.compute_step1_loss(xs, y)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+        self._clamp_a()
+        acc = (h.argmax(1) == y).float().mean()
+        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("train/acc", acc, on_step=False, on_epoch=True, sync_dist=True)
+        return loss.detach()
+
+    def on_train_epoch_end(self) -> None:
+        sched = self.lr_schedulers()
+        if sched is not None and not self.in_step2():
+            sched.step()
+        if self.is_crmt:
+            for m, name in enumerate(self.names):
+                self.log(f"train/a_{name}", self.net.head.a[m].mean().detach(), sync_dist=True)
+
+    def validation_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> None:
+        xs, y = batch
+        h, _ = self.net(xs)
+        self.log("val/loss", F.cross_entropy(h, y), on_epoch=True, sync_dist=True)
+        self.log("val/acc", (h.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "sgd":
+            opt1 = torch.optim.SGD(self.net.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adam":
+            opt1 = torch.optim.Adam(self.net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            raise ValueError(f"optimizer must be sgd or adam, got {hp.optimizer!r}")
+        opts = [opt1]
+        if self.is_crmt:
+            opts.append(
+                torch.optim.SGD(
+                    [self.net.head.a], lr=hp.step2_lr, momentum=hp.step2_momentum, weight_decay=hp.step2_weight_decay
+                )
+            )
+        scheds = [torch.optim.lr_scheduler.StepLR(opt1, hp.lr_step_size, hp.lr_gamma)] if hp.lr_step_size else []
+        return opts, scheds
+
+    # --- test: the full robustness evaluation ------------------------------------------------------------------------
+    def on_test_start(self) -> None:
+        if not bool(self.lip_ready):
+            self.compute_lipschitz()
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "input_bounds"):
+            self.attack_cfg.bounds = dm.input_bounds()
+        self._evaluator = RobustnessEvaluator(self.net, self.names, self.attack_cfg)
+
+    def test_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> None:
+        with torch.inference_mode(False):
+            xs, y = batch
+            xs, y = [x.clone() for x in xs], y.clone()  # normal tensors: the attacks need autograd
+            self._evaluator.update(xs, y, self.lip, self.lip_pair)
+
+    def on_test_epoch_end(self) -> None:
+        ev = self._evaluator
+        keys = sorted(ev.counts)
+        counts = torch.tensor([ev.counts[k] for k in keys], dtype=torch.float64, device=self.device)
+        radii = torch.cat(ev.radii).to(self.device) if ev.radii else torch.zeros(0, device=self.device)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+            radii = self.all_gather(radii).flatten()
+        total = dict(zip(keys, counts.tolist()))
+        results = ev.results(total, radii.cpu())
+        if self.is_crmt:
+            for m, name in enumerate(self.names):
+                results[f"a_mean_{name}"] = float(self.net.head.a[m].mean())
+        for m, name in enumerate(self.names):
+            results[f"lip_max_{name}"] = float(self.lip[m].max())
+        for k, v in results.items():
+            self.log(f"test/{k}", float(v), sync_dist=True)
+        if self.trainer.is_global_zero:
+            from paperkit.cli import run_dir
+            from paperkit.report import save_line_plot
+
+            xs, curves = ev.curves(total)
+            bound = "CRMT" if self.is_crmt else "JT"
+            save_line_plot(
+                xs,
+                curves,
+                run_dir(self.trainer) / "robustness.png",
+                "ℓ2 radius",
+                "accuracy",
+                title=f"certified ({bound} bound) and PGD accuracy vs radius",
+            )
