@@ -76,14 +76,26 @@ def test_packaged_default_passes_check():
 
 MALFORMED = {
     "unknown goal atom": ("decisions: [d]\ngoals: {zz: 1}\nrules: ['a <- d : 0.5']\n", 2, "goal 'zz' is an unknown"),
-    "probability > 1": ("decisions: [d]\ngoals: {a: 1}\nrules:\n  - 'a <- d : 0.5'\n  - 'b <- a : 1.3'\n", 2,
-                        ":5: rule 'b <- a : 1.3': rule 2: probability 1.3 is outside [0, 1]"),
-    "negative probability": ("decisions: [d]\ngoals: {a: 1}\nrules: [{head: a, body: [d], p: -0.1}]\n", 2,
-                             "outside [0, 1]"),
-    "cyclic rules": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a <- b : 0.5', 'b <- a : 0.5', 'a <- d : 0.2']\n", 2,
-                     "cyclic rules: a -> b -> a"),
-    "contradictory rules": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : 0.8', 'a <- d : 0.3']\n", 3,
-                            "offending rules: 'a <- d : 0.8' (line 3); 'a <- d : 0.3' (line 3)"),
+    "probability > 1": (
+        "decisions: [d]\ngoals: {a: 1}\nrules:\n  - 'a <- d : 0.5'\n  - 'b <- a : 1.3'\n",
+        2,
+        ":5: rule 'b <- a : 1.3': rule 2: probability 1.3 is outside [0, 1]",
+    ),
+    "negative probability": (
+        "decisions: [d]\ngoals: {a: 1}\nrules: [{head: a, body: [d], p: -0.1}]\n",
+        2,
+        "outside [0, 1]",
+    ),
+    "cyclic rules": (
+        "decisions: [d]\ngoals: {a: 1}\nrules: ['a <- b : 0.5', 'b <- a : 0.5', 'a <- d : 0.2']\n",
+        2,
+        "cyclic rules: a -> b -> a",
+    ),
+    "contradictory rules": (
+        "decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : 0.8', 'a <- d : 0.3']\n",
+        3,
+        "offending rules: 'a <- d : 0.8' (line 3); 'a <- d : 0.3' (line 3)",
+    ),
     "empty decision set": ("decisions: []\ngoals: {a: 1}\nrules: ['a <- : 0.5']\n", 2, "decision set is empty"),
     "bad yaml": ("decisions: [d\ngoals: {a: 1}\n", 2, "invalid YAML"),
     "not a mapping": ("- a\n- b\n", 2, "top level must be a mapping"),
@@ -91,13 +103,23 @@ MALFORMED = {
     "bad fraction": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : 1/0']\n", 2, "not a number or fraction"),
     "bad interval": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : [0.9, 0.1]']\n", 2, "lo > hi"),
     "unknown key": ("decisions: [d]\ngoals: {a: 1}\nrulez: []\n", 2, "unknown key 'rulez'"),
-    "decision as head": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : 0.5', 'd <- a : 0.5']\n", 2,
-                         "decision 'd' cannot head a rule"),
+    "decision as head": (
+        "decisions: [d]\ngoals: {a: 1}\nrules: ['a <- d : 0.5', 'd <- a : 0.5']\n",
+        2,
+        "decision 'd' cannot head a rule",
+    ),
     "bad atom": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a b <- d : 0.5']\n", 2, "not a valid atom"),
-    "bad option": ("decisions: [d]\ngoals: {a: 1}\nobjective: best\nrules: ['a <- d : 0.5']\n", 2,
-                   "'objective' must be one of"),
-    "size limit": ("decisions: [d]\ngoals: {x0: 1}\nmax_atoms: 3\nrules: ['x0 <- d : 0.5', 'x1 <- x0 : 0.5', "
-                   "'x2 <- x1 : 0.5', 'x3 <- x2 : 0.5']\n", 4, "more than max_atoms=3"),
+    "bad option": (
+        "decisions: [d]\ngoals: {a: 1}\nobjective: best\nrules: ['a <- d : 0.5']\n",
+        2,
+        "'objective' must be one of",
+    ),
+    "size limit": (
+        "decisions: [d]\ngoals: {x0: 1}\nmax_atoms: 3\nrules: ['x0 <- d : 0.5', 'x1 <- x0 : 0.5', "
+        "'x2 <- x1 : 0.5', 'x3 <- x2 : 0.5']\n",
+        4,
+        "more than max_atoms=3",
+    ),
 }
 
 

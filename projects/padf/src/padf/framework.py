@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from padf.errors import InconsistentError, SizeLimitError
-from padf.lp import LPResult, feasible, solve_lp, support_mask
+from padf.lp import InfeasibleError, LPResult, feasible, solve_lp, support_mask
 from padf.maxent import MaxEntResult, maxent
 from padf.parse import Literal, Problem, Rule, load_problem, problem_from_dict
 from padf.worlds import ConstraintSystem, build_system
@@ -243,12 +243,13 @@ class Framework:
             mask = support_mask(system)
             if mask is None:
                 raise self._inconsistent(d, comp)
-        elif not feasible(system):
-            raise self._inconsistent(d, comp)
         c = system.objective(comp.goals, p.objective)
         exact = len(comp.atoms) <= p.exact_max_atoms
         ec = system.exact_objective(comp.goals, p.objective) if exact else None
-        hi = solve_lp(system, c, True, ec)
+        try:
+            hi = solve_lp(system, c, True, ec)
+        except InfeasibleError:
+            raise self._inconsistent(d, comp) from None
         lo = solve_lp(system, c, False, ec)
         res = ComponentResult(comp.atoms, N, lo.value, hi.value, float("nan"), lo.exact, hi.exact, 0.0, system,
                               lo, hi, rules=comp.rules)  # fmt: skip

@@ -8,6 +8,7 @@ the maximum-entropy step, §8 pitfalls) and plain feasibility (Rule-PSAT consist
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -18,10 +19,14 @@ from scipy.optimize import linprog
 
 from padf.worlds import ConstraintSystem, Row
 
-__all__ = ["LPResult", "exact_optimum", "feasible", "solve_lp", "support_mask"]
+__all__ = ["InfeasibleError", "LPResult", "exact_optimum", "feasible", "solve_lp", "support_mask"]
 
 log = logging.getLogger(__name__)
 _OPTS = {"presolve": True, "primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
+class InfeasibleError(RuntimeError):
+    """The rows admit no distribution."""
 
 
 @dataclass
@@ -60,6 +65,8 @@ def solve_lp(
 ) -> LPResult:
     """max (or min) c·π subject to the rows and Σπ = 1. With ``exact_c`` the optimum is certified in rationals."""
     res = _lp(system, -c if maximize else c)
+    if res.status == 2:
+        raise InfeasibleError(res.message)
     if res.status != 0:
         raise RuntimeError(f"LP failed: {res.message}")
     value = float(c @ res.x)
@@ -73,7 +80,12 @@ def solve_lp(
         duals[ge_idx] = np.asarray(res.ineqlin.marginals)
     out = LPResult(value, np.clip(res.x, 0, None), duals)
     if exact_c is not None:
-        ex = exact_optimum(system, exact_c, maximize, res.x)
+        n_sl = len(ge_idx)
+        tight = np.zeros(system.n_worlds + n_sl, dtype=bool)
+        tight[: system.n_worlds] = np.abs(np.asarray(res.lower.marginals)) < 1e-9
+        if n_sl:
+            tight[system.n_worlds :] = np.abs(np.asarray(res.ineqlin.marginals)) < 1e-9  # inactive: slack basic
+        ex = exact_optimum(system, exact_c, maximize, res.x, tight=tight)
         if ex is None:
             out.exact_status = "failed"
         else:
@@ -116,29 +128,51 @@ def support_mask(system: ConstraintSystem) -> np.ndarray | None:
 
 
 # ------------------------------------------------------------------------------------------ exact rational simplex
-def _standard_form(system: ConstraintSystem):
-    """Rows as Fraction lists over [π (N), slacks]; each inequality gets one slack (≥: −s, ≤: +s)."""
-    N = system.n_worlds
-    n_sl = sum(r.sense != "==" for r in system.rows)
-    A: list[list[Fraction]] = []
-    b: list[Fraction] = []
-    k = 0
-    for r in system.rows:
-        row = r.exact_coeffs() + [Fraction(0)] * n_sl
-        if r.sense != "==":
-            row[N + k] = Fraction(-1 if r.sense == ">=" else 1)
-            k += 1
-        A.append(row)
-        b.append(Fraction(r.rhs))
-    A.append([Fraction(1)] * N + [Fraction(0)] * n_sl)
-    b.append(Fraction(1))
-    return A, b, N + n_sl
+class _StandardForm:
+    """Rows over [π (N), slacks] (each inequality gets one slack: ≥ → −s, ≤ → +s) plus Σπ = 1.
+
+    Float matrix for guessing and filtering; exact Fraction columns built on demand (only basis and candidate
+    columns are ever needed in rationals).
+    """
+
+    def __init__(self, system: ConstraintSystem):
+        rows = system.rows
+        self.N = N = system.n_worlds
+        ineq = [i for i, r in enumerate(rows) if r.sense != "=="]
+        self.n_var = N + len(ineq)
+        self.m = len(rows) + 1
+        self.hb = [r.hb for r in rows]
+        self.b_mask = [r.b for r in rows]
+        self.theta = [Fraction(r.theta) for r in rows]
+        self.slack_row = {N + k: (i, Fraction(-1 if rows[i].sense == ">=" else 1)) for k, i in enumerate(ineq)}
+        self.b = [Fraction(r.rhs) for r in rows] + [Fraction(1)]
+        Af = np.zeros((self.m, self.n_var))
+        for i, r in enumerate(rows):
+            Af[i, :N] = r.coeffs()
+        Af[-1, :N] = 1.0
+        for j, (i, v) in self.slack_row.items():
+            Af[i, j] = float(v)
+        self.Af = Af
+        self._cache: dict[int, list[Fraction]] = {}
+
+    def col(self, j: int) -> list[Fraction]:
+        c = self._cache.get(j)
+        if c is None:
+            if j < self.N:
+                c = [(Fraction(1) if h[j] else Fraction(0)) - (t if bm[j] else 0)
+                     for h, bm, t in zip(self.hb, self.b_mask, self.theta)] + [Fraction(1)]  # fmt: skip
+            else:
+                c = [Fraction(0)] * self.m
+                i, v = self.slack_row[j]
+                c[i] = v
+            self._cache[j] = c
+        return c
 
 
 def _solve(M: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction] | None:
     """Gauss–Jordan over the rationals; None when singular."""
     n = len(M)
-    a = [row[:] + [v] for row, v in zip(M, rhs)]
+    a = [[*row[:], v] for row, v in zip(M, rhs)]
     for c in range(n):
         p = next((r for r in range(c, n) if a[r][c] != 0), None)
         if p is None:
@@ -153,32 +187,67 @@ def _solve(M: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction] | Non
     return [a[r][n] for r in range(n)]
 
 
+def _entering_exact(sf: _StandardForm, rows: list[int], y: list[Fraction], cc_num, cc_den: int, basis: set[int]):
+    """Lowest-index column with a positive exact reduced cost (Bland), or None: all reduced costs at once in integers.
+
+    d_j = c_j − Σ_i y_i A_ij with A_ij = [hb_ij] − θ_i [b_ij]; scaled by L = lcm of all denominators.
+    """
+    yr = {i: v for i, v in zip(rows, y) if v != 0}
+    dens = [cc_den, *(v.denominator for v in yr.values())]
+    dens += [sf.theta[i].denominator for i in yr if i < len(sf.theta)]
+    L = math.lcm(*dens)
+    N = sf.N
+    acc = cc_num[:N] * (L // cc_den)  # (N,) object ints: L·c_j
+    for i, v in yr.items():
+        if i == sf.m - 1:  # normalisation row: coefficient 1 everywhere
+            acc = acc - int(v * L)
+            continue
+        a = int(v * L)
+        bt = int(v * sf.theta[i] * L)
+        acc = acc - sf.hb[i].astype(int).astype(object) * a + sf.b_mask[i].astype(int).astype(object) * bt
+    for j in np.flatnonzero(acc > 0).tolist():
+        if j not in basis:
+            return j
+    for j, (i, sv) in sf.slack_row.items():  # slack columns: c_j = 0, single entry
+        if j not in basis and i in yr and cc_num[j] * (L // cc_den) - int(yr[i] * sv * L) > 0:
+            return j
+    return None
+
+
 def exact_optimum(
-    system: ConstraintSystem, c: list[Fraction], maximize: bool, x_float: np.ndarray, max_pivots: int = 200
+    system: ConstraintSystem,
+    c: list[Fraction],
+    maximize: bool,
+    x_float: np.ndarray,
+    max_pivots: int = 200,
+    tight: np.ndarray | None = None,
 ) -> Fraction | None:
     """Certify the LP optimum exactly: basis guessed from HiGHS's vertex, then Bland's rational simplex to optimality.
 
+    Reduced costs of all columns are computed exactly with Python integers (vectorised over a common denominator).
     Returns the optimal value as a Fraction, or None if no primal-feasible starting basis could be recovered.
     """
-    A, b, n_var = _standard_form(system)
-    N = system.n_worlds
+    sf = _StandardForm(system)
+    N, n_var, Af = sf.N, sf.n_var, sf.Af
     cc = [(v if maximize else -v) for v in c] + [Fraction(0)] * (n_var - N)
-    Af = np.array([[float(v) for v in row] for row in A])  # (m, n_var)
+    cc_den = math.lcm(*(v.denominator for v in cc))
+    cc_num = np.array([int(v * cc_den) for v in cc], dtype=object)  # (n_var,) exact integers
     x = np.zeros(n_var)
     x[:N] = x_float
-    resid = np.array([float(bb) for bb in b]) - Af[:, :N] @ x_float
-    for i in range(len(A) - 1):
-        j = np.flatnonzero(Af[i, N:])
-        if j.size:
-            x[N + j[0]] = resid[i] / Af[i, N + j[0]]
-    # independent rows (float rank; the dropped rows are re-checked exactly at the end)
-    _, _, piv = scipy.linalg.qr(Af.T, pivoting=True, mode="economic")
-    rank = np.linalg.matrix_rank(Af)
+    resid = np.array([float(bb) for bb in sf.b]) - Af[:, :N] @ x_float
+    for j, (i, v) in sf.slack_row.items():
+        x[j] = resid[i] / float(v)
+    # independent rows (float rank; every row is re-checked exactly at the end)
+    # pivoted QR of the small Gram matrix A·Aᵀ (m × m): its independent columns are independent rows of A
+    _, R, piv = scipy.linalg.qr(Af @ Af.T, pivoting=True)
+    diag = np.abs(np.diag(R))
+    rank = int((diag > 1e-9 * max(diag[0], 1.0)).sum()) if diag.size else 0
     rows = sorted(piv[:rank].tolist())
-    Ar = [A[i] for i in rows]
-    br = [b[i] for i in rows]
+    br = [sf.b[i] for i in rows]
     Afr = Af[rows]
-    order = np.argsort(-x, kind="stable")
+    # candidate basis: the support of HiGHS's vertex, then dual-tight columns (zero reduced cost), then the rest
+    key = np.where(x > 1e-9, -x, np.where(tight, 1.0, 2.0)) if tight is not None else -x
+    order = np.argsort(key, kind="stable")
     basis: list[int] = []
     Q = np.zeros((rank, 0))
     for j in order.tolist():
@@ -193,8 +262,13 @@ def exact_optimum(
                 break
     if len(basis) < rank:
         return None
+
+    def rcol(j: int) -> list[Fraction]:
+        col = sf.col(j)
+        return [col[i] for i in rows]
+
     for _ in range(max_pivots):
-        B = [[Ar[i][j] for j in basis] for i in range(rank)]
+        B = [list(r) for r in zip(*[rcol(j) for j in basis])]  # (rank, rank)
         xb = _solve(B, br)
         if xb is None or any(v < 0 for v in xb):
             return None
@@ -202,25 +276,14 @@ def exact_optimum(
         y = _solve(Bt, [cc[j] for j in basis])
         if y is None:
             return None
-        in_basis = set(basis)
-        entering = None
-        for j in range(n_var):  # Bland: lowest index with positive reduced cost
-            if j in in_basis:
-                continue
-            d = cc[j] - sum((y[i] * Ar[i][j] for i in range(rank) if Ar[i][j] != 0), Fraction(0))
-            if d > 0:
-                entering = j
-                break
+        entering = _entering_exact(sf, rows, y, cc_num, cc_den, set(basis))
         if entering is None:
-            full = [Fraction(0)] * n_var
-            for j, v in zip(basis, xb):
-                full[j] = v
-            for row, bb in zip(A, b):  # every original row, including those dropped as redundant
-                if sum((a * v for a, v in zip(row, full) if a != 0 and v != 0), Fraction(0)) != bb:
+            for i in range(sf.m):  # every original row, including those dropped as redundant
+                lhs = sum((sf.col(j)[i] * v for j, v in zip(basis, xb) if v != 0), Fraction(0))
+                if lhs != sf.b[i]:
                     return None
-            val = sum((cv * v for cv, v in zip(c, full[:N]) if v != 0), Fraction(0))
-            return val
-        d_col = _solve(B, [Ar[i][entering] for i in range(rank)])
+            return sum((c[j] * v for j, v in zip(basis, xb) if j < N and v != 0), Fraction(0))
+        d_col = _solve(B, rcol(entering))
         if d_col is None:
             return None
         ratios = [(xb[i] / d_col[i], basis[i], i) for i in range(rank) if d_col[i] > 0]
