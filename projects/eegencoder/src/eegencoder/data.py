@@ -156,7 +156,7 @@ class EEGDataModule(LightningDataModule):
     def n_classes(self) -> int:
         return len(CLASSES)
 
-    # --- loading -------------------------------------------------------------------------------------------------------
+    # --- loading ----------------------------------------------------------------------------------------------------
     def load_session(self, subject: int, session: str) -> Session:
         if self.dataset == "synthetic":
             x, y = generate_session(self.synthetic, self.synthetic_seed, subject, session)
@@ -185,7 +185,7 @@ class EEGDataModule(LightningDataModule):
     def _split(self, s: Session) -> tuple[tuple, tuple]:
         """(train, val): the last ``val_fraction`` of the session in recording order is held out."""
         x, y, g = self._trials(s)
-        n_val = int(round(self.val_fraction * len(y)))
+        n_val = round(self.val_fraction * len(y))
         cut = len(y) - n_val
         return (x[:cut], y[:cut], g[:cut]), (x[cut:], y[cut:], g[cut:])
 
@@ -233,7 +233,7 @@ class EEGDataModule(LightningDataModule):
             torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y), torch.from_numpy(g)
         )
 
-    # --- state (the fitted standardisation) travels in checkpoints -----------------------------------------------------
+    # --- state (the fitted standardisation) travels in checkpoints --------------------------------------------------
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"standardizer": self.standardizer.state_dict()}
 

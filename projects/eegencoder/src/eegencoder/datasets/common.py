@@ -49,7 +49,7 @@ class Session:
 
 def window_samples(tmin: float, tmax: float, sfreq: float) -> int:
     """Number of samples of the window [tmin, tmax) s after trial start (1125 for 1.5-6.0 s at 250 Hz)."""
-    return int(round((tmax - tmin) * sfreq))
+    return round((tmax - tmin) * sfreq)
 
 
 def extract_windows(
@@ -62,7 +62,7 @@ def extract_windows(
     q = fs / sfreq
     if abs(q - round(q)) > 1e-6 or q < 1:
         raise DataFormatError(path, f"sampling rate {fs:g} Hz cannot be decimated to {sfreq:g} Hz by an integer factor")
-    q = int(round(q))
+    q = round(q)
     n = window_samples(tmin, tmax, sfreq) * q
     first = starts + round(tmin * fs)
     if first.min(initial=0) < 0 or (first + n).max(initial=0) > signal.shape[1]:
