@@ -106,7 +106,7 @@ def main(args: list[str] | None = None) -> int:
             for mode in ("components", "none", "ria"):
                 if n == 20 and n not in sizes and mode != "ria":
                     continue
-                r = time_solve(problem(make(n), [goal.format(n=n)], mode), 1 if n >= 20 else repeats)
+                r = time_solve(problem(make(n), [goal.format(n=n)], mode), 1 if n >= 16 else repeats)
                 rows.append({"benchmark": structure, "atoms": n, "mode": mode, **r})
                 secs = "" if r["seconds"] is None else f"{r['seconds']:.4f} s"
                 print(f"{structure:6s} atoms={n:3d} {mode:10s} {r['status']:22s} {secs}", flush=True)

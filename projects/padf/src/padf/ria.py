@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from padf.errors import InconsistentError, SizeLimitError
-from padf.lp import solve_lp, support_mask
+from padf.lp import InfeasibleError, solve_lp, support_mask
 from padf.maxent import maxent
 from padf.parse import find_cycle
 from padf.worlds import Row, build_system
@@ -105,10 +105,11 @@ def evaluate_ria(fw: Framework, d: str) -> Evaluation:
         corners = itertools.product(*[sorted({marg[a][0], marg[a][1]}) for a in parents])
         for corner in corners:
             set_parents(list(corner))
-            if support_mask(system) is None:
+            try:
+                lo_c, hi_c = solve_lp(system, c, False).value, solve_lp(system, c, True).value
+            except InfeasibleError:
                 continue
-            lo_x = min(lo_x, solve_lp(system, c, False).value)
-            hi_x = max(hi_x, solve_lp(system, c, True).value)
+            lo_x, hi_x = min(lo_x, lo_c), max(hi_x, hi_c)
         set_parents([marg[a][2] for a in parents])
         mask = support_mask(system)
         if mask is None or not math.isfinite(lo_x):
