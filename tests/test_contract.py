@@ -33,6 +33,7 @@ SLUGS_ALL = [
     "ccql",
     "lio",
 ]
+WORKSPACE = {"paperkit", *PROJECTS}
 DOMAIN_LIBRARIES = {"transformers", "diffusers", "open_clip", "mne", "torch_geometric", "braindecode"}
 
 
@@ -152,7 +153,8 @@ def test_third_party_imports_are_declared(slug: str) -> None:
         for name in sorted(third_party(imported_modules(path), own)):
             if name in {p.stem for p in path.parent.glob("*.py")} or (path.parent / name).is_dir():
                 continue  # a sibling module imported by a test or a script
-            providers = {normalize(d) for d in dists.get(name, [])}
+            # editable workspace members are not in packages_distributions(): they are named like their package
+            providers = {normalize(d) for d in dists.get(name, [])} or ({name} if name in WORKSPACE else set())
             if not providers:
                 problems.append(f"{path.relative_to(ROOT)}: `{name}` is not installed")
             elif not providers & allowed:
