@@ -134,7 +134,8 @@ def estimate_lipschitz(
     ``net`` maps ``[x¹, …, x^M]`` to ``(h, [o¹, …, o^M])`` and must be in eval mode (samples then do not interact, so
     the gradient of the batch sum is the per-sample gradient). ``batches`` yields lists of modality tensors on the
     net's device. Returns ``(per_class (M, k), pairwise (M, k, k) or None)``; the pairwise constant of the margin
-    ``o_y^m − o_j^m`` uses the per-sample gradients of all classes (memory ``k · chunk · dim``; ``chunk`` splits batches).
+    ``o_y^m − o_j^m`` uses the per-sample gradients of all classes (memory ``k · chunk · dim``; ``chunk`` splits
+    batches).
     """
     n_mod = None
     per_class: Tensor | None = None

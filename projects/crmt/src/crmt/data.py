@@ -171,7 +171,7 @@ class CRMTDataModule(pl.LightningDataModule):
 
     def _split(self, n: int) -> tuple[list[int], list[int]]:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        n_val = int(round(self.val_fraction * n))
+        n_val = round(self.val_fraction * n)
         return perm[n_val:], perm[:n_val]
 
     def _setup_ks(self) -> None:

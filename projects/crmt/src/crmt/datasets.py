@@ -1,4 +1,4 @@
-"""Real-format loaders (paper Sec. 5.1 "datasets"): Kinetics-Sounds in the official CRMT layout, and UCF101 RGB + TV-L1 flow.
+"""Real-format loaders (paper Sec. 5.1 "datasets"): Kinetics-Sounds (official CRMT layout), UCF101 RGB + TV-L1 flow.
 
 Kinetics-Sounds (official ``dataset/KSDataset``-style layout, ``root`` = the official ``data/`` folder)::
 

@@ -1,0 +1,104 @@
+"""CLI: fast_dev_run, every shipped config parses, `train` runs both steps + the evaluation, exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from crmt.cli import main
+from paperkit.testing import run_cli, tiny_trainer_args
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p) for p in (PROJECT / "configs").rglob("*.yaml"))
+SMALL_DATA = ["--data.n_train=256", "--data.n_val=64", "--data.n_test=64", "--data.batch_size=64"]
+SMALL_EVAL = ["--model.pgd_steps=2", "--model.curve_radii=[0.2,0.5]"]
+
+
+def test_fast_dev_run(tmp_path):
+    run_cli(main, ["fit", "--trainer.fast_dev_run=true", *SMALL_DATA], tmp_path)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: Path(p).stem)
+def test_print_config(config, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--config", config, "--print_config"])
+    assert exc.value.code in (0, None)
+    assert "model:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variant", ["crmt_jt", "jt"])
+def test_train_runs_both_steps_and_evaluates(tmp_path, variant):
+    cfg = str(PROJECT / "configs" / "ablations" / f"{variant}.yaml")
+    epochs = ["--model.step1_epochs=1", f"--model.step2_epochs={0 if variant == 'jt' else 1}"]
+    args = [
+        "train",
+        "--config",
+        cfg,
+        *SMALL_DATA,
+        *SMALL_EVAL,
+        *epochs,
+        *tiny_trainer_args(trainer__max_epochs=1 if variant == "jt" else 2, trainer__limit_test_batches=2),
+    ]
+    run = run_cli(main, args, tmp_path, "crmt")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    for key in (
+        "test/acc",
+        "test/missing_A",
+        "test/missing_B",
+        "test/pgd_both",
+        "test/pgd_A_cw",
+        "test/fgm_B_ce",
+        "test/cert_0.2",
+        "test/cert_A_0.2",
+        "test/cert_flipped_both",
+        "test/median_radius",
+    ):
+        assert key in metrics and 0.0 <= metrics[key] <= 1e6, key
+    assert (run / "robustness.png").is_file()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["epoch"] == (0 if variant == "jt" else 1)  # the tested checkpoint is the one after step 2
+    assert bool(ckpt["state_dict"]["lip_ready"]) == (variant != "jt")
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+def test_resume_in_step2_is_exact(tmp_path):
+    base = [
+        "fit",
+        *SMALL_DATA,
+        "--model.step1_epochs=2",
+        "--model.step2_epochs=2",
+        *tiny_trainer_args(trainer__limit_train_batches=3),
+    ]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    full = run_cli(main, [*base, "--trainer.max_epochs=4"], tmp_path / "a", "crmt")
+    part = run_cli(main, [*base, "--trainer.max_epochs=3"], tmp_path / "b", "crmt")
+    resumed = run_cli(main, [*base, "--trainer.max_epochs=4", "--ckpt_path=last"], tmp_path / "b", "crmt")
+    assert resumed == part
+    wa, wb = _weights(full), _weights(resumed)
+    assert torch.equal(wa["lip"], wb["lip"]) and bool(wb["lip_ready"])
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_missing_data_is_a_clean_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(
+            main,
+            [
+                "fit",
+                "--data.dataset=kinetics_sounds",
+                f"--data.root={tmp_path}/none",
+                "--config",
+                str(PROJECT / "configs" / "paper.yaml"),
+            ],
+            tmp_path,
+        )
+    assert exc.value.code == 2
+    assert "ks_train_overlap.txt" in capsys.readouterr().err
