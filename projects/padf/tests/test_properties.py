@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from padf.errors import InconsistentError
 from padf.framework import Framework
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 probs = st.sampled_from([F(k, 10) for k in range(11)])
 
 
@@ -109,10 +109,12 @@ def test_unrelated_component_changes_nothing(t, p, q):
 def test_inconsistency_is_reported(t, p, q):
     if p == q:
         q = 1 - p if p != F(1, 2) else F(0)
+    assume(consistent(framework(*t)))
     fw = framework(*t, extra=[f"a0 <- d0 : {p}", f"a0 <- d0 : {q}"])
     with pytest.raises(InconsistentError) as e:
         fw.check()
-    assert f"'a0 <- d0 : {fw.problem.rules[-1].prob_text()}'" in e.value.offending
+    added = {f"'a0 <- d0 : {r.prob_text()}'" for r in fw.problem.rules[-2:]}
+    assert added & set(e.value.offending)  # the base is consistent, so a minimal conflict uses an added rule
 
 
 @SETTINGS

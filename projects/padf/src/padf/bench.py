@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from paperkit.report import markdown_table
-
 from padf.errors import SizeLimitError
 from padf.framework import Framework
+from paperkit.report import markdown_table
 
 __all__ = ["chain_rules", "forest_problem", "main", "time_solve", "tree_rules"]
 

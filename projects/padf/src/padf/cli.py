@@ -106,7 +106,7 @@ def solve_problem(fw: Framework, criteria: Sequence[str] = CRITERIA, alpha: floa
             "objective": p.objective,
             "laplace": p.laplace,
             "tie_tolerance": p.tie_tolerance,
-        },  # fmt: skip
+        },
         "decisions": {d: ev.to_dict() for d, ev in evs.items()},
         "optimal": {c: fw.optimal(c, alpha=alpha) for c in criteria},
         "approximate": any(ev.approximate for ev in evs.values()),
@@ -139,10 +139,10 @@ def _explain(fw: Framework, d: str) -> dict[str, Any]:
         comp: dict[str, Any] = {"atoms": list(r.atoms), "worlds": r.n_worlds}
         dist: dict[str, dict[str, float]] = {}
 
-        def add(which: str, W, pi, dist=dist) -> None:
+        def add(which: str, W, pi, dist=dist, atoms=r.atoms) -> None:
             for w, v in zip(W, pi):
                 if v > 1e-12:
-                    key = " ".join(a if b else f"¬{a}" for a, b in zip(r.atoms, w))
+                    key = " ".join(a if b else f"¬{a}" for a, b in zip(atoms, w))
                     dist.setdefault(key, {})[which] = float(v)
 
         add("min", r.system.W, r.lp_min.pi)
@@ -171,8 +171,15 @@ def _render_explain(ex: dict[str, Any]) -> str:
         lines.append(
             f"\ncomponent {i}: atoms {', '.join(c['atoms'])} ({c['worlds']} worlds after the closed-world filter)"
         )
-        rows = [{"world": w, "min (pessimistic)": f"{p.get('min', 0):.6f}", "maxent (laplace)": f"{p.get('maxent', 0):.6f}",
-                 "max (optimistic)": f"{p.get('max', 0):.6f}"} for w, p in sorted(c["distributions"].items())]  # fmt: skip
+        rows = [
+            {
+                "world": w,
+                "min (pessimistic)": f"{p.get('min', 0):.6f}",
+                "maxent (laplace)": f"{p.get('maxent', 0):.6f}",
+                "max (optimistic)": f"{p.get('max', 0):.6f}",
+            }
+            for w, p in sorted(c["distributions"].items())
+        ]
         lines.append(markdown_table(rows))
         for crit, b in c["binding"].items():
             lines.append(f"binding rules ({crit}): " + ("; ".join(f"{k} (multiplier {y:+.4g})" for k, y in b.items())

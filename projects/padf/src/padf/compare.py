@@ -21,12 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from paperkit.report import markdown_table
-
 from padf.cases import generate_cases, true_utilities
 from padf.fit import fit_problem
 from padf.framework import CRITERIA, Framework
 from padf.parse import load_problem
+from paperkit.report import markdown_table
 
 __all__ = ["compare_estimators", "compare_semantics", "main"]
 

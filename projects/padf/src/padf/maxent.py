@@ -86,7 +86,7 @@ def maxent(
     rhs = np.concatenate([b_eq, b_ge])
     x = np.zeros(k_eq + k_ge)
     x, iters = _newton(F, rhs, x, k_eq, log_mult, tol)
-    f, _, p = _dual(F, rhs, x, log_mult)
+    _, _, p = _dual(F, rhs, x, log_mult)
     viol_eq = np.abs(A_eq @ p - b_eq) if k_eq else np.zeros(0)
     viol_ge = np.maximum(0.0, b_ge - A_ge @ p) if k_ge else np.zeros(0)
     residual = float(np.max(np.concatenate([viol_eq, viol_ge]), initial=0.0))

@@ -282,7 +282,8 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
         line = mark.line + 1 if mark is not None else None
         raise ParseError(f"invalid YAML: {problem}", path=str(path), line=line) from None
     if not isinstance(data, dict):
-        raise ParseError(f"the top level must be a mapping of keys (decisions, goals, rules, ...), got {type(data).__name__}",
+        kind = type(data).__name__
+        raise ParseError(f"the top level must be a mapping of keys (decisions, goals, rules, ...), got {kind}",
                          path=str(path))  # fmt: skip
     keys, items = _node_lines(text)
     meta = {k: {"path": str(path), "line": keys.get(k), "items": items.get(k)} for k in data}
@@ -517,7 +518,7 @@ def find_cycle(rules: tuple[Rule, ...] | list[Rule]) -> tuple[list[str], Rule] |
                 continue
             child, rule = nxt
             if state.get(child) == 1:
-                cyc = path[path.index(child) :] + [child]
+                cyc = [*path[path.index(child) :], child]
                 return cyc, rule
             if not state.get(child):
                 state[child] = 1
