@@ -17,7 +17,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -41,13 +40,19 @@ BLANK = 128  # mid-grey replacement image
 class ImageReader:
     """Opens images as RGB; an unreadable file becomes a mid-grey image, counted and reported once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, memo: bool = False) -> None:
         self.size, self.failed, self._warned = size, 0, False
+        self._memo: dict[Path, Image.Image] | None = {} if memo else None  # small datasets: decode once
 
     def __call__(self, path: Path) -> Image.Image:
+        if self._memo is not None and path in self._memo:
+            return self._memo[path]
         try:
             with Image.open(path) as im:
-                return im.convert("RGB")
+                img = im.convert("RGB")
+            if self._memo is not None:
+                self._memo[path] = img
+            return img
         except (OSError, UnidentifiedImageError, ValueError) as err:
             self.failed += 1
             if not self._warned:
@@ -91,7 +96,11 @@ class TweetDataset(Dataset):
         return len(self.examples)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        img = self.images[i] if self.images is not None else T.functional.pil_to_tensor(self.reader(self.examples[i].image))
+        img = (
+            self.images[i]
+            if self.images is not None
+            else T.functional.pil_to_tensor(self.reader(self.examples[i].image))
+        )
         item = {k: v[i] for k, v in self.encoded.items()}
         item.update({k: v[i] for k, v in self.extras.items()})
         item["pixel_values"] = self.transform(img)
@@ -170,9 +179,13 @@ class CLFADataModule(pl.LightningDataModule):
         self.predict_path, self.predict_text = predict_path, predict_text
         self.spec = synthetic or SyntheticSpec()
         self.transform = T.Compose(
-            [T.Resize((image_size, image_size), antialias=True), T.ToDtype(torch.float32, scale=True), T.Normalize(image_mean, image_std)]
+            [
+                T.Resize((image_size, image_size), antialias=True),
+                T.ToDtype(torch.float32, scale=True),
+                T.Normalize(image_mean, image_std),
+            ]
         )
-        self.reader = ImageReader(image_size)
+        self.reader = ImageReader(image_size, memo=self.preload)
         self.tokenizer = self._build_tokenizer(tokenizer)
         self.splits: dict[str, TweetDataset] = {}
 
@@ -227,7 +240,9 @@ class CLFADataModule(pl.LightningDataModule):
             return None
         world = None
         if self.teacher == "world":
-            world = WorldCLIP(World(self.spec.n_concepts, self.spec.embed_dim, self.spec.world_seed), self.spec.teacher_noise)
+            world = WorldCLIP(
+                World(self.spec.n_concepts, self.spec.embed_dim, self.spec.world_seed), self.spec.teacher_noise
+            )
         return teacher_embeddings(
             self.teacher,
             examples,
@@ -298,7 +313,9 @@ class CLFADataModule(pl.LightningDataModule):
         out = []
         for n, r in enumerate(rows):
             image = r.get("image") or f"{r['image_id']}.jpg"
-            out.append(Example(str(r.get("image_id", n)), str(r["text"]), 0, path.parent / image, str(r.get("ocr", ""))))
+            out.append(
+                Example(str(r.get("image_id", n)), str(r["text"]), 0, path.parent / image, str(r.get("ocr", "")))
+            )
         return out
 
     # --- loaders ----------------------------------------------------------------------------------------------------
@@ -322,4 +339,3 @@ class CLFADataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", False)
-

@@ -112,7 +112,9 @@ def load_mmsd2(root: str | Path, split: str, image_dir: str | Path | None = None
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
         return [
-            Example(str(r["image_id"]), str(r["text"]), int(r["label"]), images / f"{r['image_id']}.jpg", r.get("ocr", ""))
+            Example(
+                str(r["image_id"]), str(r["text"]), int(r["label"]), images / f"{r['image_id']}.jpg", r.get("ocr", "")
+            )
             for r in rows
         ]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:

@@ -34,7 +34,9 @@ def load_senticnet(path: str | Path, polarity_column: int = 7) -> dict[str, floa
         except ValueError:
             continue  # header
     if not lex:
-        raise DataFormatError(path, "no row with a numeric polarity", expected=f"tab-separated, polarity in column {polarity_column + 1}")
+        raise DataFormatError(
+            path, "no row with a numeric polarity", expected=f"tab-separated, polarity in column {polarity_column + 1}"
+        )
     return lex
 
 

@@ -59,7 +59,11 @@ def _hf_clip(name: str, examples: Sequence[Example], load_image: ImageLoader, ba
     for sl in _batches(len(examples), batch_size):
         chunk = examples[sl]
         tok = proc.tokenizer(
-            [e.text.lower().strip() for e in chunk], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+            [e.text.lower().strip() for e in chunk],
+            padding=True,
+            truncation=True,
+            max_length=max_len,
+            return_tensors="pt",
         ).to(device)
         texts.append(model.get_text_features(**tok).float().cpu())
         pix = proc.image_processor([load_image(e.image) for e in chunk], return_tensors="pt")["pixel_values"]
