@@ -1,4 +1,4 @@
-"""Fixture writers in the official on-disk formats, and tiny random pretrained-style models saved with save_pretrained."""
+"""Fixture writers in the official on-disk formats, tiny random models saved with save_pretrained."""
 
 from __future__ import annotations
 

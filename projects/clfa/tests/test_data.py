@@ -34,7 +34,7 @@ def test_mmsd_loader_parses_literals_and_filters_keywords(tmp_path) -> None:
 
 
 def test_mmsd_errors(tmp_path) -> None:
-    with pytest.raises(DataNotFoundError, match="train.txt"):
+    with pytest.raises(DataNotFoundError, match=r"train\.txt"):
         load_mmsd(tmp_path, "train")
     write_mmsd(tmp_path, {"train": [["1", "x", "", 0]]})
     (tmp_path / "train.txt").write_text("not a list\n")

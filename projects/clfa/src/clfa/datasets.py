@@ -8,7 +8,7 @@ Each loader returns a list of :class:`Example` (id, text, label, image path, OCR
   ``<image_dir>/{id}.jpg``; the protocol's keyword filter drops examples containing sarcasm-revealing words.
 * ``mmsd2`` (Qin et al. 2023): ``<root>/text_json_final/{train,valid,test}.json``, a JSON list of
   ``{"image_id", "text", "label"}``; images ``<image_dir>/{image_id}.jpg``.
-* ``mvsa_single`` / ``mvsa_multiple`` (Niu et al. 2016): ``<root>/data/<id>.{txt,jpg}`` and ``<root>/labelResultAll.txt``
+* ``mvsa_single`` / ``mvsa_multiple`` (Niu et al. 2016): ``<root>/data/<id>.{txt,jpg}``, ``<root>/labelResultAll.txt``
   (header, then ``id<TAB>text_label,image_label`` with one pair per annotator). Cleaning: per annotator, equal labels
   are kept, a neutral + polar pair becomes the polar label, positive + negative is dropped; MVSA-Multiple keeps the
   majority (≥ 2 of 3) label. A seeded 8:1:1 split is written to ``<root>/clfa_split_seed<k>.json`` and reused.

@@ -2,7 +2,7 @@
 
 A teacher is named by one string:
 
-* ``hf:<hub id or folder>``: ``transformers.CLIPModel`` + ``CLIPProcessor`` (paper: ``hf:openai/clip-vit-base-patch32``),
+* ``hf:<hub id or folder>``: ``transformers.CLIPModel`` + ``CLIPProcessor`` (``hf:openai/clip-vit-base-patch32``),
   ``text_embeds`` of the lower-cased, stripped text (truncated to 77 tokens) and ``image_embeds`` of the RGB image;
 * ``open_clip:<arch>/<pretrained>``: ``open_clip.create_model_and_transforms`` (``open_clip:ViT-B-32/openai``;
   ``<pretrained>`` may be a local checkpoint file);
