@@ -41,7 +41,7 @@ def sample_negatives(
         key[torch.from_numpy(rows.row).long(), torch.from_numpy(rows.col).long()] = 2.0
         key[torch.arange(len(u)), torch.from_numpy(positives[s : s + chunk])] = 3.0
         if (key < 2.0).sum(1).min() < n:
-            raise ValueError(f"fewer than {n} candidate negatives for some user")
+            raise ValueError(f"fewer than {n} candidate negatives for some user: lower --data.n_sampled_negatives")
         out[s : s + chunk] = key.topk(n, dim=1, largest=False).indices.numpy()
     return out
 
@@ -109,8 +109,15 @@ class KAMCLDataModule(pl.LightningDataModule):
             kg = shuffle_relation_tails(kg, self.shuffle_kg_relations, self.kg_shuffle_seed)
         n_entities = int(max(kg[:, 0].max(), kg[:, 2].max()) + 1)
         return MultiBehaviourData(
-            behaviours=self.behaviours, train=mats, test_items=test, val_items=val, kg=kg, n_users=n_users,
-            n_items=n_items, n_entities=max(n_entities, n_items), n_relations=int(kg[:, 1].max() + 1),
+            behaviours=self.behaviours,
+            train=mats,
+            test_items=test,
+            val_items=val,
+            kg=kg,
+            n_users=n_users,
+            n_items=n_items,
+            n_entities=max(n_entities, n_items),
+            n_relations=int(kg[:, 1].max() + 1),
         )
 
     @property
@@ -139,11 +146,13 @@ class KAMCLDataModule(pl.LightningDataModule):
         adj = []
         for b in self.behaviours:
             coo = d.train[b].tocoo()
-            adj.append(bipartite_adj(torch.from_numpy(coo.row).long(), torch.from_numpy(coo.col).long(),
-                                     d.n_users, d.n_items))
+            adj.append(
+                bipartite_adj(torch.from_numpy(coo.row).long(), torch.from_numpy(coo.col).long(), d.n_users, d.n_items)
+            )
         merged = sum((d.train[b] != 0).astype(np.float32) for b in self.behaviours).tocoo()
-        adj_merged = bipartite_adj(torch.from_numpy(merged.row).long(), torch.from_numpy(merged.col).long(),
-                                   d.n_users, d.n_items)
+        adj_merged = bipartite_adj(
+            torch.from_numpy(merged.row).long(), torch.from_numpy(merged.col).long(), d.n_users, d.n_items
+        )
         pop = torch.from_numpy(np.asarray((d.train[d.target] != 0).sum(0)).ravel().astype(np.float32))
         return Graph(adj=adj, adj_merged=adj_merged, kg=torch.from_numpy(d.kg).long(), target_pop=pop)
 
@@ -172,10 +181,12 @@ class KAMCLDataModule(pl.LightningDataModule):
     def _eval_set(self, stage: str) -> TensorDataset:
         held = self.data.val_items if stage == "val" else self.data.test_items
         users = np.nonzero(held >= 0)[0]
-        negs = sample_negatives(self.mask_for(stage), users, held[users], self.n_sampled_negatives,
-                                seed=1 if stage == "val" else 2)
-        return TensorDataset(torch.from_numpy(users).long(), torch.from_numpy(held[users]).long(),
-                             torch.from_numpy(negs))
+        negs = sample_negatives(
+            self.mask_for(stage), users, held[users], self.n_sampled_negatives, seed=1 if stage == "val" else 2
+        )
+        return TensorDataset(
+            torch.from_numpy(users).long(), torch.from_numpy(held[users]).long(), torch.from_numpy(negs)
+        )
 
     # ---- Lightning hooks ---------------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -187,8 +198,13 @@ class KAMCLDataModule(pl.LightningDataModule):
         if stage in (None, "test", "predict"):
             self.test_set = self._eval_set("test")
         log.info(
-            "%s: %d users, %d items, %d entities, %d relations, %s", self.dataset, d.n_users, d.n_items, d.n_entities,
-            d.n_relations, ", ".join(f"{b}={d.train[b].nnz}" for b in self.behaviours),
+            "%s: %d users, %d items, %d entities, %d relations, %s",
+            self.dataset,
+            d.n_users,
+            d.n_items,
+            d.n_entities,
+            d.n_relations,
+            ", ".join(f"{b}={d.train[b].nnz}" for b in self.behaviours),
         )
 
     def train_dataloader(self) -> DataLoader:

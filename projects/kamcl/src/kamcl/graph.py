@@ -12,13 +12,13 @@ __all__ = ["Graph", "bipartite_adj"]
 
 
 def bipartite_adj(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int) -> torch.Tensor:
-    """D^-1/2 A D^-1/2 of the (U+I) x (U+I) user-item graph as a coalesced sparse COO tensor."""
+    """D^-1/2 A D^-1/2 of the (U+I) x (U+I) user-item graph as a sparse CSR tensor."""
     n = n_users + n_items
     src = torch.cat([users, items + n_users])
     dst = torch.cat([items + n_users, users])
     edge_index = torch.stack([src, dst])
     edge_index, weight = gcn_norm(edge_index, None, n, add_self_loops=False)
-    return to_torch_coo_tensor(edge_index, weight, (n, n)).coalesce()
+    return to_torch_coo_tensor(edge_index, weight, (n, n)).coalesce().to_sparse_csr()
 
 
 @dataclass

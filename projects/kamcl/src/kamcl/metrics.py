@@ -30,10 +30,14 @@ def full_ranking_ranks(scores: Tensor, pos: Tensor, mask_r: Tensor, mask_c: Tens
 
 def sampled_ranks(scores_pos: Tensor, scores_neg: Tensor) -> Tensor:
     """Rank of the positive among 1 + N sampled negatives. scores_pos (n,), scores_neg (n, N)."""
-    return rank_of_first(torch.cat([scores_pos[:, None], scores_neg], 1), torch.zeros_like(scores_pos, dtype=torch.long))
+    return rank_of_first(
+        torch.cat([scores_pos[:, None], scores_neg], 1), torch.zeros_like(scores_pos, dtype=torch.long)
+    )
 
 
-def metrics_from_ranks(ranks: Tensor, ks: list[int] | tuple[int, ...], valid: Tensor | None = None) -> dict[str, Tensor]:
+def metrics_from_ranks(
+    ranks: Tensor, ks: list[int] | tuple[int, ...], valid: Tensor | None = None
+) -> dict[str, Tensor]:
     """Per-user HR@K, Recall@K, NDCG@K (one held-out item). Users with ``valid == False`` are dropped."""
     if valid is not None:
         ranks = ranks[valid]
@@ -45,4 +49,3 @@ def metrics_from_ranks(ranks: Tensor, ks: list[int] | tuple[int, ...], valid: Te
         out[f"recall@{k}"] = hit
         out[f"ndcg@{k}"] = hit / torch.log2(r + 2.0) if len(r) else hit
     return out
-

@@ -23,7 +23,7 @@ from torch_geometric.utils import scatter, softmax
 
 from kamcl.graph import Graph
 
-# LGConv hands our pre-normalised COO adjacency to torch.sparse (converted per call; measured faster than CSR here)
+# LGConv hands our pre-normalised CSR adjacency to torch.sparse
 warnings.filterwarnings("ignore", message=".*Converting sparse tensor to CSR.*")
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
 warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
@@ -187,8 +187,13 @@ class KAMCL(nn.Module):
         if item_kg is not None and cfg.kg_item_output:
             items = items + item_kg  # z_i = mean_b e_i^b + e_i^KG
         return Reps(
-            users=users, items=items, base={"user": self.user.weight, "item": items0},
-            user_beh=zub, item_beh=eib, item_kg=item_kg, intents=intents,
+            users=users,
+            items=items,
+            base={"user": self.user.weight, "item": items0},
+            user_beh=zub,
+            item_beh=eib,
+            item_kg=item_kg,
+            intents=intents,
         )
 
 

@@ -90,10 +90,22 @@ class KAMCLModule(pl.LightningModule):
         if cl_kg_item_view not in ("target", "mean"):
             raise ValueError(f"cl_kg_item_view must be 'target' or 'mean', got {cl_kg_item_view!r}")
         self.cfg = KAMCLConfig(
-            n_users=n_users, n_items=n_items, n_entities=n_entities, n_relations=n_relations,
-            n_behaviours=n_behaviours, dim=dim, n_layers=n_layers, kg_layers=kg_layers, kg_aggregator=kg_aggregator,
-            kg_inverse=kg_inverse, use_kg=use_kg, n_intents=n_intents, intent_bias=intent_bias,
-            behaviour_fusion=behaviour_fusion, kg_item_input=kg_item_input, kg_item_output=kg_item_output,
+            n_users=n_users,
+            n_items=n_items,
+            n_entities=n_entities,
+            n_relations=n_relations,
+            n_behaviours=n_behaviours,
+            dim=dim,
+            n_layers=n_layers,
+            kg_layers=kg_layers,
+            kg_aggregator=kg_aggregator,
+            kg_inverse=kg_inverse,
+            use_kg=use_kg,
+            n_intents=n_intents,
+            intent_bias=intent_bias,
+            behaviour_fusion=behaviour_fusion,
+            kg_item_input=kg_item_input,
+            kg_item_output=kg_item_output,
         )
         self.net = MODELS[model_name](self.cfg)
         self.optimizer_fn = optimizer
@@ -123,8 +135,12 @@ class KAMCLModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule if self._trainer is not None else None
         if dm is not None and self.graph is None:
-            self.attach(dm.graph, dm.positive_keys, {"val": dm.mask_for("val"), "test": dm.mask_for("test")},
-                        dm.n_sampled_negatives)
+            self.attach(
+                dm.graph,
+                dm.positive_keys,
+                {"val": dm.mask_for("val"), "test": dm.mask_for("test")},
+                dm.n_sampled_negatives,
+            )
 
     def _on_device(self) -> Graph:
         if self.graph is None:
@@ -150,10 +166,10 @@ class KAMCLModule(pl.LightningModule):
 
     # ---- training --------------------------------------------------------------------------------------------------
     def _sample_negatives(self, users: Tensor) -> Tensor:
-        """One uniform negative per pair, rejecting training target positives (resampled up to 5 times)."""
+        """One uniform negative per pair, rejecting training target positives (resampled, at most 100 rounds)."""
         n_items = self.cfg.n_items
         neg = torch.randint(0, n_items, users.shape, device=users.device)
-        for _ in range(5):
+        for _ in range(100):
             bad = torch.isin(users * n_items + neg, self.positive_keys)
             if not bad.any():
                 break
@@ -166,8 +182,9 @@ class KAMCLModule(pl.LightningModule):
         reps = self()
         terms = {"bpr": bpr_loss(self.score(reps, users, pos), self.score(reps, users, neg))}
         if reps.base:
-            terms["reg"] = h.reg_weight * l2_reg(reps.base["user"][users], reps.base["item"][pos],
-                                                 reps.base["item"][neg])
+            terms["reg"] = h.reg_weight * l2_reg(
+                reps.base["user"][users], reps.base["item"][pos], reps.base["item"][neg]
+            )
         if reps.user_beh is not None and h.cl_behaviour_weight > 0 and reps.user_beh.shape[0] > 1:
             uu = users.unique()
             target = reps.user_beh[-1, uu]  # (n, d) z_u^target

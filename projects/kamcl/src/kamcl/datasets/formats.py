@@ -66,7 +66,7 @@ def _load_pickle(path: Path) -> object:
     try:
         with path.open("rb") as f:
             return pickle.load(f)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a format problem
+    except Exception as err:
         raise DataFormatError(path, f"not a readable pickle ({type(err).__name__}: {err})") from None
 
 
@@ -98,7 +98,11 @@ def load_cml(
     missing = [name for name in _expected(behaviours, kg_file) if not (root / name).is_file()]
     if missing:
         raise DataNotFoundError(
-            dataset, root, missing=missing, expected=_expected(behaviours, kg_file), source=source,
+            dataset,
+            root,
+            missing=missing,
+            expected=_expected(behaviours, kg_file),
+            source=source,
             hint="Pass --data.root to the folder that holds these files (behaviours: --data.behaviours).",
         )
     mats: dict[str, sp.csr_matrix] = {}
@@ -110,8 +114,11 @@ def load_cml(
             raise DataFormatError(path, f"holds a {type(m).__name__}", expected="a pickled scipy.sparse matrix")
         m = sp.csr_matrix(m)
         if shape is not None and m.shape != shape:
-            raise DataFormatError(path, f"shape {m.shape} differs from trn_{behaviours[0]} {shape}",
-                                  expected="every behaviour matrix to be users x items of the same size")
+            raise DataFormatError(
+                path,
+                f"shape {m.shape} differs from trn_{behaviours[0]} {shape}",
+                expected="every behaviour matrix to be users x items of the same size",
+            )
         shape = m.shape
         m.eliminate_zeros()
         mats[b] = m
