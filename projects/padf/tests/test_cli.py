@@ -108,6 +108,11 @@ MALFORMED = {
         2,
         "decision 'd' cannot head a rule",
     ),
+    "body not a list": (
+        "decisions: [d]\ngoals: {a: 1}\nrules: [{head: a, body: 5, p: 0.5}]\n",
+        2,
+        "'body' must be a list",
+    ),
     "bad atom": ("decisions: [d]\ngoals: {a: 1}\nrules: ['a b <- d : 0.5']\n", 2, "not a valid atom"),
     "bad option": (
         "decisions: [d]\ngoals: {a: 1}\nobjective: best\nrules: ['a <- d : 0.5']\n",

@@ -19,7 +19,16 @@ import yaml
 
 from padf.errors import PadfError
 from padf.framework import CRITERIA, Evaluation, Framework
-from padf.parse import INDEPENDENCE, LAPLACE, OBJECTIVES, Problem, format_fraction, load_problem, problem_to_dict
+from padf.parse import (
+    DECISION_SEMANTICS,
+    INDEPENDENCE,
+    LAPLACE,
+    OBJECTIVES,
+    Problem,
+    format_fraction,
+    load_problem,
+    problem_to_dict,
+)
 from paperkit.errors import PaperkitError
 from paperkit.report import markdown_table, save_json
 
@@ -36,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         g.add_argument("--independence", choices=INDEPENDENCE, help="search-space reduction")
         g.add_argument("--objective", choices=OBJECTIVES, help="goal aggregation")
         g.add_argument("--laplace", choices=LAPLACE, help="Laplace reading")
+        g.add_argument(
+            "--decision-semantics", choices=DECISION_SEMANTICS, help="per-decision sub-frameworks or one joint"
+        )
         g.add_argument("--tie-tolerance", type=float, help="decisions within this of the best are tied (1e-9)")
         g.add_argument("--max-atoms", type=int, help="refuse components with more atoms (default 20)")
 
@@ -72,7 +84,7 @@ def _apply_overrides(prob: Problem, a: argparse.Namespace) -> Problem:
     kw: dict[str, Any] = {}
     if getattr(a, "closed_world", None):
         kw["closed_world"] = a.closed_world == "on"
-    for key in ("independence", "objective", "laplace", "tie_tolerance", "max_atoms"):
+    for key in ("independence", "objective", "laplace", "decision_semantics", "tie_tolerance", "max_atoms"):
         v = getattr(a, key, None)
         if v is not None:
             kw[key] = v
@@ -105,6 +117,7 @@ def solve_problem(fw: Framework, criteria: Sequence[str] = CRITERIA, alpha: floa
             "independence": p.independence,
             "objective": p.objective,
             "laplace": p.laplace,
+            "decision_semantics": p.decision_semantics,
             "tie_tolerance": p.tie_tolerance,
         },
         "decisions": {d: ev.to_dict() for d, ev in evs.items()},

@@ -230,6 +230,17 @@ class Framework:
                 keep = trial
         return [rule_label(s.rule) for s in keep]
 
+    def offending_global(self, system: ConstraintSystem) -> list[str]:
+        """Deletion filter over the rules of the global joint (rows grouped by rule)."""
+        ids = sorted({r.rule_id for r in system.rows})
+        keep = list(ids)
+        for rid in ids:
+            trial = [x for x in keep if x != rid]
+            if not feasible(system, [r for r in system.rows if r.rule_id in trial]):
+                keep = trial
+        by_id = {r.index: r for r in self.problem.rules}
+        return [rule_label(by_id[i]) for i in keep]
+
     def _inconsistent(self, d: str, comp: Component) -> InconsistentError:
         cw = " (closed world)" if self.problem.closed_world else ""
         return InconsistentError(f"the rules are inconsistent under decision '{d}'{cw}", self.offending_rules(d, comp))
@@ -277,6 +288,12 @@ class Framework:
         if d in self._cache and (not details or self._cache[d].components):
             return self._cache[d]
         p = self.problem
+        if p.decision_semantics == "global":
+            from padf.global_joint import evaluate_global
+
+            ev = evaluate_global(self, d)
+            self._cache[d] = ev
+            return ev
         if p.independence == "ria":
             from padf.ria import evaluate_ria
 
@@ -309,6 +326,18 @@ class Framework:
         """Raise InconsistentError (naming a minimal set of offending rules) if some 𝓡_d admits no distribution;
         return warnings (vacuous rules, whose body has probability 0 in every consistent distribution)."""
         warnings: list[str] = []
+        if self.problem.decision_semantics == "global":
+            from padf.global_joint import global_system
+
+            system = global_system(self)
+            mask = support_mask(system)
+            if mask is None:
+                raise InconsistentError("the rules are inconsistent (global joint)", self.offending_global(system))
+            col = {a: i for i, a in enumerate(system.atoms)}
+            for d in self.problem.decisions:
+                if not (system.W[mask, col[d]]).any():
+                    raise InconsistentError(f"decision '{d}' has probability 0 in every consistent global joint")
+            return warnings
         for d in self.problem.decisions:
             rel, other = self.components(d, "components")
             for comp in rel + other:

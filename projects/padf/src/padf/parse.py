@@ -38,6 +38,7 @@ __all__ = [
 OBJECTIVES = ("weighted", "all", "any", "count")
 INDEPENDENCE = ("components", "none", "ria")
 LAPLACE = ("maxent", "midpoint")
+DECISION_SEMANTICS = ("per_decision", "global")
 ESTIMATORS = ("point", "wilson", "clopper-pearson")
 _ATOM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NEG = ("not ", "~", "¬", "!", "-")
@@ -45,7 +46,7 @@ _ARROWS = ("<-", "←", ":-")
 TOP_KEYS = {
     "name", "description", "decisions", "goals", "objective", "closed_world", "independence", "laplace",
     "tie_tolerance", "max_atoms", "exact_max_atoms", "allow_cycles", "rules", "attributes", "T_DA", "T_GA",
-    "fit", "base",
+    "fit", "base", "decision_semantics",
 }  # fmt: skip
 FIT_KEYS = {"cases", "estimator", "level", "decision_column", "min_support"}
 
@@ -102,6 +103,7 @@ class Problem:
     closed_world: bool = True
     independence: str = "components"
     laplace: str = "maxent"
+    decision_semantics: str = "per_decision"
     tie_tolerance: float = 1e-9
     max_atoms: int = 20
     exact_max_atoms: int = 12
@@ -231,6 +233,8 @@ def parse_rule(item: Any, *, index: int = 0, line: int | None = None) -> Rule:
             raise ValueError("a rule mapping needs 'head' and 'p' (and optionally 'body')")
         head_s = item["head"]
         body_raw = item.get("body") or []
+        if not isinstance(body_raw, str | list | tuple):
+            raise ValueError(f"'body' must be a list of literals, got {body_raw!r}")
         body_items = [body_raw] if isinstance(body_raw, str) else list(body_raw)
     if "p" not in item or item["p"] is None or item["p"] == "":
         raise ValueError("missing probability p")
@@ -373,7 +377,8 @@ def problem_from_dict(
             raise _err(f"goal '{g}' is a decision; goals are outcomes the decisions aim at", meta, "goals")
         goals[lit] = weight
     opts: dict[str, Any] = {}
-    for key, allowed in (("objective", OBJECTIVES), ("independence", INDEPENDENCE), ("laplace", LAPLACE)):
+    for key, allowed in (("objective", OBJECTIVES), ("independence", INDEPENDENCE), ("laplace", LAPLACE),
+                         ("decision_semantics", DECISION_SEMANTICS)):  # fmt: skip
         if key in data:
             if data[key] not in allowed:
                 raise _err(f"'{key}' must be one of {', '.join(allowed)}, got {data[key]!r}", meta, key)
@@ -534,8 +539,9 @@ def problem_to_dict(prob: Problem) -> dict[str, Any]:
         out["description"] = prob.description
     out["decisions"] = list(prob.decisions)
     out["goals"] = {str(g): _num(w) for g, w in prob.goals.items()}
-    for key in ("objective", "closed_world", "independence", "laplace", "tie_tolerance", "max_atoms",
-                "exact_max_atoms", "allow_cycles"):  # fmt: skip
+    keys = ("objective", "closed_world", "independence", "laplace", "decision_semantics", "tie_tolerance",
+            "max_atoms", "exact_max_atoms", "allow_cycles")  # fmt: skip
+    for key in keys:
         out[key] = getattr(prob, key)
     if prob.attributes:
         out["attributes"] = list(prob.attributes)

@@ -114,11 +114,15 @@ def build_system(
     rules: list[tuple[Literal, tuple[Literal, ...], Fraction, Fraction, str, int]],
     supports: dict[str, list[tuple[Literal, ...]]],
     closed_world: bool,
+    keep: np.ndarray | None = None,
 ) -> ConstraintSystem:
     """Enumerate worlds over ``atoms``, apply P-CWA (an atom heading positive rules is true only where one of its
-    supporting bodies holds) and build one or two rows per rule ``(head, body, lo, hi, label, rule_id)``."""
+    supporting bodies holds) and build one or two rows per rule ``(head, body, lo, hi, label, rule_id)``.
+    ``keep`` optionally pre-filters the 2^n enumerated worlds."""
     W = enumerate_worlds(len(atoms))
     col = {a: i for i, a in enumerate(atoms)}
+    if keep is not None:  # an extra world filter (e.g. exactly one decision), shape (2^n,)
+        W = W[keep]
     if closed_world:
         keep = np.ones(W.shape[0], dtype=bool)
         for h, bodies in supports.items():
