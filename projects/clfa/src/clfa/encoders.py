@@ -53,7 +53,7 @@ def build_text_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
         return BertModel(cfg, add_pooling_layer=False)
     if name == "random-base":
         return BertModel(BertConfig(), add_pooling_layer=False)  # bert-base-uncased sizes
-    return AutoModel.from_pretrained(name, add_pooling_layer=False)
+    return AutoModel.from_pretrained(name, add_pooling_layer=False).train()  # from_pretrained returns eval mode
 
 
 def build_image_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
@@ -70,4 +70,4 @@ def build_image_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
         return ViTModel(cfg, add_pooling_layer=False)
     if name == "random-base":
         return ViTModel(ViTConfig(image_size=224, patch_size=32), add_pooling_layer=False)  # ViT-B/32
-    return ViTModel.from_pretrained(name, add_pooling_layer=False)
+    return ViTModel.from_pretrained(name, add_pooling_layer=False).train()

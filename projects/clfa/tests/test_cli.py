@@ -1,0 +1,76 @@
+"""CLI smoke tests: fast_dev_run offline in an empty folder, every shipped config parses, train writes its outputs,
+predict writes probabilities for an image + text pair and for a folder with a JSON list."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from clfa.cli import main
+from paperkit.testing import run_cli, tiny_trainer_args
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p) for p in (PROJECT / "configs").rglob("*.yaml"))
+SMALL = ["--data.synthetic.n_train=64", "--data.synthetic.n_valid=32", "--data.synthetic.n_test=32"]
+
+
+def test_fast_dev_run_in_empty_folder(tmp_path) -> None:
+    run_cli(main, ["fit", "--trainer.fast_dev_run=true", *SMALL], tmp_path)
+    assert (tmp_path / "data/clfa/synthetic/text_json_final/train.json").is_file()
+    assert any((tmp_path / "data/clfa/synthetic/clfa_teacher_cache").glob("synthetic-train-*.pt"))
+
+
+@pytest.mark.parametrize("config", [None, *CONFIGS], ids=lambda c: Path(c).name if c else "default")
+def test_print_config(config, capsys) -> None:
+    args = ["fit", *(["--config", config] if config else []), "--print_config"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code in (0, None)
+    assert "model:" in capsys.readouterr().out
+
+
+def test_train_then_predict(tmp_path) -> None:
+    run = run_cli(main, ["train", *SMALL, *tiny_trainer_args(), "--trainer.limit_test_batches=2"], tmp_path, "clfa")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert {"test/acc", "test/f1", "test/precision", "test/recall", "test/macro_f1"} <= set(metrics)
+    rows = list(csv.DictReader((run / "predictions_test.csv").open()))
+    assert len(rows) == 32 and set(rows[0]) == {"id", "label", "pred", "prob_non-sarcastic", "prob_sarcastic"}
+    ckpt = next((run / "checkpoints").glob("last*.ckpt"))
+
+    syn = tmp_path / "data/clfa/synthetic"
+    items = json.loads((syn / "text_json_final/test.json").read_text())[:3]
+    folder = tmp_path / "to_predict"
+    folder.mkdir()
+    (folder / "tweets.json").write_text(
+        json.dumps(
+            [{"image": f"../data/clfa/synthetic/dataset_image/{r['image_id']}.jpg", "text": r["text"]} for r in items]
+        )  # fmt: skip
+    )
+    for target in (
+        [f"--data.predict_path={folder}"],
+        [
+            f"--data.predict_path={syn / 'dataset_image' / (str(items[0]['image_id']) + '.jpg')}",
+            f"--data.predict_text={items[0]['text']}",
+        ],
+    ):
+        out = run_cli(main, ["predict", *SMALL, f"--ckpt_path={ckpt}", *target, *tiny_trainer_args()], tmp_path, "clfa")
+        pred = list(csv.DictReader((out / "predictions.csv").open()))
+        assert len(pred) in (1, 3)
+        p = [float(pred[0]["prob_non-sarcastic"]), float(pred[0]["prob_sarcastic"])]
+        assert abs(sum(p) - 1) < 1e-4
+
+
+def test_missing_real_data_is_a_clear_error(tmp_path, capsys) -> None:
+    from .helpers import save_tiny_bert_tokenizer
+
+    tok = save_tiny_bert_tokenizer(tmp_path / "tok")
+    args = ["fit", "--data.dataset=mmsd2", f"--data.root={tmp_path / 'nope'}", f"--data.tokenizer={tok}",
+            "--trainer.fast_dev_run=true"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main, args, tmp_path)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "mmsd2" in err and "text_json_final" in err and "github.com/JoeYing1019/MMSD2.0" in err

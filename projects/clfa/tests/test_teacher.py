@@ -1,0 +1,110 @@
+"""Teacher caching and pretrained loading through the same code paths a hub name uses (tiny random models saved with
+``save_pretrained`` into tmp_path)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, ViTConfig, ViTModel
+
+import clfa.teacher as teacher_mod
+from clfa.data import CLFADataModule
+from clfa.datasets import load_mmsd2
+from clfa.encoders import EncoderSizes, build_image_encoder, build_text_encoder
+from clfa.synthetic import SyntheticSpec
+from clfa.teacher import cache_key, teacher_embeddings
+
+from .helpers import mmsd2_rows, save_tiny_bert_tokenizer, save_tiny_clip, write_mmsd2
+
+SMALL = SyntheticSpec(n_train=48, n_valid=16, n_test=16)
+
+
+def test_second_run_reuses_the_teacher_cache(tmp_path, monkeypatch) -> None:
+    calls = []
+    real = teacher_mod.compute_teacher
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(teacher_mod, "compute_teacher", counting)
+    root = str(tmp_path / "syn")
+    dm = CLFADataModule(root=root, synthetic=SMALL)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert calls == [48, 16, 16]  # computed once per split, setup read the cache
+    first = dm.splits["train"].teacher[0].clone()
+
+    dm2 = CLFADataModule(root=root, synthetic=SMALL)  # a "second run"
+    dm2.prepare_data()
+    dm2.setup("fit")
+    assert calls == [48, 16, 16]
+    torch.testing.assert_close(dm2.splits["train"].teacher[0], first)
+
+
+def test_cache_key_depends_on_teacher_and_data(tmp_path) -> None:
+    write_mmsd2(tmp_path, {"train": mmsd2_rows(3)})
+    ex = load_mmsd2(tmp_path, "train")
+    assert cache_key("hf:a", ex) == cache_key("hf:a", ex)
+    assert cache_key("hf:a", ex) != cache_key("hf:b", ex)
+    ex[0].text = "changed"
+    assert cache_key("hf:a", ex) != cache_key("hf:a", load_mmsd2(tmp_path, "train"))
+
+
+def test_hf_clip_teacher_from_a_saved_folder(tmp_path) -> None:
+    """A tiny random CLIPModel + CLIPProcessor written with save_pretrained, loaded as 'hf:<folder>'."""
+    clip_dir = save_tiny_clip(tmp_path / "clip", proj_dim=8)
+    write_mmsd2(tmp_path / "mmsd2", {"train": mmsd2_rows(5)})
+    ex = load_mmsd2(tmp_path / "mmsd2", "train")
+    from clfa.data import ImageReader
+
+    text, image = teacher_embeddings(f"hf:{clip_dir}", ex, ImageReader(32), tmp_path / "cache", "t", batch_size=2)
+    assert text.shape == (5, 8) and image.shape == (5, 8)
+    assert torch.isfinite(text).all() and torch.isfinite(image).all()
+    assert not torch.allclose(image[0], image[1])  # depends on the image
+
+
+def test_pretrained_encoders_load_from_saved_folders(tmp_path) -> None:
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32), add_pooling_layer=False)  # fmt: skip
+    vit = ViTModel(ViTConfig(image_size=32, patch_size=16, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32), add_pooling_layer=False)  # fmt: skip
+    bert.save_pretrained(tmp_path / "bert")
+    vit.save_pretrained(tmp_path / "vit")
+    sizes = EncoderSizes()
+    t, v = build_text_encoder(str(tmp_path / "bert"), sizes), build_image_encoder(str(tmp_path / "vit"), sizes)
+    torch.testing.assert_close(t.embeddings.word_embeddings.weight, bert.embeddings.word_embeddings.weight)
+    torch.testing.assert_close(v.embeddings.patch_embeddings.projection.weight,
+                               vit.embeddings.patch_embeddings.projection.weight)  # fmt: skip
+
+
+def test_full_pipeline_with_saved_models_on_mmsd2(tmp_path) -> None:
+    """mmsd2 fixture + saved tokenizer/BERT/ViT/CLIP through the CLI flags a user would give with hub names."""
+    from clfa.cli import main
+    from paperkit.testing import run_cli, tiny_trainer_args
+
+    write_mmsd2(tmp_path / "mmsd2", {s: mmsd2_rows(6, 10 * k) for k, s in enumerate(("train", "valid", "test"))})
+    tok = save_tiny_bert_tokenizer(tmp_path / "bert")
+    BertModel(BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "bert")  # fmt: skip
+    ViTModel(ViTConfig(image_size=32, patch_size=16, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32)).save_pretrained(tmp_path / "vit")  # fmt: skip
+    clip = save_tiny_clip(tmp_path / "clip", proj_dim=8)
+    args = ["train", "--data.dataset=mmsd2", f"--data.root={tmp_path / 'mmsd2'}", f"--data.tokenizer={tok}",
+            f"--data.teacher=hf:{clip}", f"--model.text_encoder={tmp_path / 'bert'}",
+            f"--model.image_encoder={tmp_path / 'vit'}", "--model.proj_dim=8", "--data.batch_size=3",
+            *tiny_trainer_args()]  # fmt: skip
+    run = run_cli(main, args, tmp_path, "clfa")
+    assert (run / "test_metrics.json").is_file()
+    assert any((tmp_path / "mmsd2" / "clfa_teacher_cache").glob("mmsd2-train-*.pt"))
+
+
+def test_proj_dim_must_match_the_teacher(tmp_path) -> None:
+    from clfa.cli import main
+    from paperkit.testing import run_cli
+
+    args = ["fit", "--trainer.fast_dev_run=true", "--model.proj_dim=16", "--data.synthetic.n_train=16",
+            "--data.synthetic.n_valid=8", "--data.synthetic.n_test=8"]  # fmt: skip
+    with pytest.raises(ValueError, match="proj_dim"):
+        run_cli(main, args, tmp_path)
