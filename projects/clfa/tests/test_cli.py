@@ -47,7 +47,7 @@ def test_train_then_predict(tmp_path) -> None:
     (folder / "tweets.json").write_text(
         json.dumps(
             [{"image": f"../data/clfa/synthetic/dataset_image/{r['image_id']}.jpg", "text": r["text"]} for r in items]
-        )  # fmt: skip
+        )
     )
     for target in (
         [f"--data.predict_path={folder}"],
