@@ -54,7 +54,7 @@ def test_kinetics_sounds_fixture(ks_root):
     assert dm.modality_names == ["audio", "visual"] and dm.in_sizes == [1, 3]
     dm.setup("fit")
     assert len(dm.train_set) == 4 and len(dm.val_set) == 2 and len(dm.test_set) == 3
-    xs, y = next(iter(dm.train_dataloader()))
+    xs, _y = next(iter(dm.train_dataloader()))
     assert xs[0].shape == (2, 1, 64, 128) and xs[1].shape == (2, 3, 3, 32, 32)
     (audio, clip), label = dm.test_set[1]
     assert label == 1 and clip.shape == (3, 3, 32, 32)
@@ -77,7 +77,7 @@ def test_kinetics_sounds_filters_and_errors(ks_root, tmp_path):
     dm_paper.setup()
     with pytest.raises(DataFormatError, match=r"shape \(64, 128\)"):
         dm_paper.test_set[0]
-    with pytest.raises(DataNotFoundError, match="ks_train_overlap.txt") as err:
+    with pytest.raises(DataNotFoundError, match=r"ks_train_overlap\.txt") as err:
         CRMTDataModule(dataset="kinetics_sounds", root=str(tmp_path / "nowhere")).setup()
     assert "train_spec" in str(err.value)  # the expected tree is printed
 
@@ -88,8 +88,8 @@ def test_ucf101_fixture(ucf_root, tmp_path):
     )
     dm.setup("fit")
     assert len(dm.train_set) == 3 and len(dm.val_set) == 1 and len(dm.test_set) == 2
-    xs, y = next(iter(dm.train_dataloader()))
+    xs, _y = next(iter(dm.train_dataloader()))
     assert xs[0].shape == (2, 3, 3, 24, 24) and xs[1].shape == (2, 2, 3, 24, 24)
     assert sorted(label for _, label in dm.test_set.items) == [0, 1]
-    with pytest.raises(DataNotFoundError, match="classInd.txt"):
+    with pytest.raises(DataNotFoundError, match=r"classInd\.txt"):
         CRMTDataModule(dataset="ucf101", root=str(tmp_path / "none")).setup()
