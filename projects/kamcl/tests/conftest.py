@@ -1,4 +1,4 @@
-"""Fixture writers: small datasets in the exact CML/KMCLR on-disk format (pickled scipy.sparse, pickled list, kg.txt)."""
+"""Fixture writers: small datasets in the exact CML/KMCLR format (pickled scipy.sparse, pickled list, kg.txt)."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def test_malformed_files_error(cml_root) -> None:
 def test_malformed_kg_error(cml_root) -> None:
     root, _ = cml_root
     (root / "kg.txt").write_text("1 2\n3 4\n")
-    with pytest.raises(DataFormatError, match="kg.txt"):
+    with pytest.raises(DataFormatError, match=r"kg\.txt"):
         load_cml(root, ["pv", "fav", "cart", "buy"])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -270,6 +271,17 @@ class KAMCLModule(pl.LightningModule):
         report = {"intent_relation_mix": mix.tolist(), "behaviour_intent_prior": att}
         path = run_dir(self.trainer) / "intents.json"
         path.write_text(json.dumps(report, indent=2))
+
+    def extra_test_metrics(self) -> dict[str, float]:
+        """Model-selection facts for test_metrics.json: the best validation NDCG@10 and its epoch."""
+        cb = self.trainer.checkpoint_callback if self._trainer is not None else None
+        out: dict[str, float] = {}
+        if cb is not None and getattr(cb, "best_model_score", None) is not None:
+            out["selection/val_ndcg@10"] = float(cb.best_model_score)
+            match = re.search(r"epoch=(\d+)", str(cb.best_model_path))
+            if match:
+                out["selection/best_epoch"] = float(match.group(1))
+        return out
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_fn is None:

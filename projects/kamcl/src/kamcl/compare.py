@@ -1,0 +1,166 @@
+"""``make compare-kamcl``: KAMCL vs baselines and ablations over 3 seeds on the synthetic data (spec §6, issue targets).
+
+Per split (hard = held-out items absent from the user's training view/cart/buy; plain = temporal leave-one-out):
+1. a LightGCN learning-rate grid on seed 0, selected on the *validation* NDCG@10 (epochs: best validation epoch
+   under early stopping), 2. every variant x seed via ``paperkit.compare.run_compare``, 3. the target checks.
+Writes ``runs/compare/kamcl/<split>/results.{json,md}`` and a combined ``runs/compare/kamcl/results.md``.
+Full ranking and 1+99 sampled metrics are reported in separate tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from kamcl.cli import main as kamcl_main
+from paperkit.compare import compare_arg_parser, format_results, run_compare
+from paperkit.report import markdown_table, save_json
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+LIGHTGCN_LRS = (0.003, 0.01, 0.03)
+FULL = [
+    "test/ndcg@10",
+    "test/hr@10",
+    "test/ndcg@20",
+    "test/recall@20",
+    "test/ndcg@40",
+    "test/recall@40",
+    "selection/val_ndcg@10",
+    "selection/best_epoch",
+]
+SAMPLED = ["test/sampled99_ndcg@10", "test/sampled99_hr@10", "test/sampled99_ndcg@20", "test/sampled99_hr@20"]
+ABL = "configs/ablations"
+
+
+def _variants(split: str, lightgcn_lr: float, root: Path, quick: bool = False) -> dict[str, list[str]]:
+    cfg = lambda name: ["--config", str(root / ABL / f"{name}.yaml")]  # noqa: E731
+    # LightGCN gets a larger epoch budget (early stopping on validation picks the epoch)
+    lgcn = [
+        *cfg("lightgcn"),
+        f"--model.optimizer.init_args.lr={lightgcn_lr}",
+        *([] if quick else ["--trainer.max_epochs=150"]),
+    ]
+    v = {
+        "pop": cfg("pop"),
+        "bprmf (buy only)": cfg("bprmf"),
+        f"lightgcn merged (lr {lightgcn_lr})": lgcn,
+        "kamcl": [],
+        "kamcl shuffled price triples": cfg("shuffled_price"),
+    }
+    if split == "hard":
+        v.update(
+            {
+                "kamcl w/o CL1 (behaviour)": cfg("no_cl_behaviour"),
+                "kamcl w/o CL2 (knowledge)": cfg("no_cl_kg"),
+                "kamcl w/o KG": cfg("no_kg"),
+            }
+        )
+    return v
+
+
+def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
+    name = next(k for k in summary if k.startswith(variant_prefix))
+    return summary[name][key]["mean"]
+
+
+def targets(summary: dict) -> dict[str, float | bool]:
+    """The issue's acceptance checks on NDCG@10 (full ranking)."""
+    k, lg, mf, sh = (_mean(summary, p) for p in ("kamcl", "lightgcn", "bprmf", "kamcl shuffled"))
+    gain = k - lg
+    return {
+        "kamcl_over_lightgcn": k / lg,
+        "kamcl_over_bprmf": k / mf,
+        "lightgcn_above_bprmf": lg > mf,
+        "shuffle_removes_fraction_of_gain": (k - sh) / gain if gain > 0 else float("nan"),
+        "pass_1.15x_lightgcn": k >= 1.15 * lg,
+        "pass_2x_bprmf": k >= 2 * mf,
+        "pass_shuffle_70pct": gain > 0 and (k - sh) >= 0.7 * gain,
+    }
+
+
+def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
+    base = [*base, f"--data.hard_split={split == 'hard'}", f"--trainer.logger.init_args.name=kamcl_compare_{split}"]
+    grid_seeds = seeds[:1]
+    grid = run_compare(
+        kamcl_main,
+        "kamcl",
+        {f"lr={lr}": [*_variants(split, lr, root, quick)[f"lightgcn merged (lr {lr})"]] for lr in LIGHTGCN_LRS},
+        seeds=grid_seeds,
+        base_args=base,
+        out_dir=out / "lightgcn_grid",
+    )
+    val = {name: s["selection/val_ndcg@10"]["mean"] for name, s in grid["summary"].items()}
+    best_lr = float(max(val, key=val.get).removeprefix("lr="))
+    log.info("LightGCN grid (%s split, validation NDCG@10): %s -> lr %s", split, val, best_lr)
+    res = run_compare(
+        kamcl_main, "kamcl", _variants(split, best_lr, root, quick), seeds=seeds, base_args=base, out_dir=out
+    )
+    res["lightgcn_grid"] = {"validation_ndcg@10": val, "best_lr": best_lr, "seeds": grid_seeds}
+    res["targets"] = targets(res["summary"])
+    save_json(res, out / "results.json")
+    (out / "results.md").write_text(render(split, res))
+    return res
+
+
+def render(split: str, res: dict) -> str:
+    s = res["summary"]
+    grid = res["lightgcn_grid"]
+    lines = [
+        f"## Synthetic, {split} split ({len(res['seeds'])} seeds: {res['seeds']})",
+        "",
+        "Full ranking over all items, training purchases masked (primary):",
+        "",
+        format_results(s, FULL),
+        "",
+        "1 positive + 99 sampled negatives (literature protocol, not comparable with the table above):",
+        "",
+        format_results(s, SAMPLED),
+        "",
+        f"LightGCN lr grid (seed {grid['seeds']}, validation NDCG@10): "
+        + ", ".join(f"{k}: {v:.4f}" for k, v in grid["validation_ndcg@10"].items())
+        + f" -> lr {grid['best_lr']}",
+        "",
+        "Targets (test NDCG@10 means):",
+        "",
+        markdown_table([dict(res["targets"])]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: list[str] | None = None) -> dict:
+    p = compare_arg_parser("KAMCL vs popularity, BPR-MF, merged LightGCN and ablations on the synthetic data")
+    p.add_argument("--split", choices=["hard", "plain", "both"], default="both")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core box)")
+    p.add_argument("--report", action="store_true", help="only re-write the combined results.md")
+    a = p.parse_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(a.threads)
+    root = Path(__file__).resolve().parents[2]
+    out = Path(a.out) if a.out else Path("runs", "compare", "kamcl")
+    base = ["--trainer.enable_checkpointing=true"]
+    if a.quick:
+        base += ["--trainer.max_epochs=2", "--data.synthetic_users=120", "--data.synthetic_items=150", "--model.dim=8"]
+    splits = ["hard", "plain"] if a.split == "both" else [a.split]
+    results = {}
+    for split in splits:
+        if not a.report:
+            results[split] = run_split(split, list(a.seeds), out / split, base, root, a.quick)
+    parts = []
+    for split in ("hard", "plain"):
+        path = out / split / "results.json"
+        if path.is_file():
+            parts.append(render(split, json.loads(path.read_text())))
+    (out / "results.md").write_text("# KAMCL comparison on the synthetic data\n\n" + "\n".join(parts))
+    print((out / "results.md").read_text())
+    return results
+
+
+if __name__ == "__main__":
+    main()
