@@ -86,7 +86,7 @@ class SyntheticMI:
     rhythm_uv: tuple[float, float] = (6.0, 10.0)
     erd_depth: tuple[float, float] = (0.3, 0.6)
     mixing_sigma: float = 1.0
-    session_gain: float = 0.1
+    session_gain: float = 0.03
     artefacts: bool = True
 
 

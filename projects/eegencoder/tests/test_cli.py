@@ -1,0 +1,86 @@
+"""CLI tests: fast_dev_run, every shipped config, train -> per-subject report, predict -> CSV, exact resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from eegencoder.cli import main
+from paperkit.testing import run_cli, tiny_trainer_args
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p) for p in (PROJECT / "configs").rglob("*.yaml"))
+SMALL_DATA = ["--data.synthetic_trials_per_class=8", "--data.batch_size=8", "--model.n_branches=2"]
+
+
+def test_fast_dev_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli = main(["fit", "--trainer.fast_dev_run=true", *SMALL_DATA])
+    assert cli is not None and cli.trainer.state.finished
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: Path(p).name)
+def test_print_config(config: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", config, "--print_config"])
+    assert exit_.value.code in (0, None)
+    assert "model:" in capsys.readouterr().out
+
+
+def test_train_writes_metrics_table_and_confusion_matrix(tmp_path: Path) -> None:
+    args = ["train", *tiny_trainer_args(), *SMALL_DATA, "--data.subjects=[1,2]"]
+    run = run_cli(main, args, tmp_path, "eegencoder")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    for key in ("test/acc", "test/kappa", "test/acc_mean_subjects", "test/kappa_mean_subjects"):
+        assert key in metrics
+    rows = list(csv.DictReader((run / "per_subject.csv").read_text().splitlines()))
+    assert [r["subject"] for r in rows] == ["1", "2", "mean"]
+    assert (run / "per_subject.md").is_file() and (run / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_predict_on_a_recording_writes_probabilities(tmp_path: Path, bnci_root) -> None:
+    root, content = bnci_root
+    data = ["--data.dataset=bnci2014_001", f"--data.root={root}", "--data.batch_size=4", "--model.n_branches=2"]
+    run = run_cli(main, ["fit", *tiny_trainer_args(), *data], tmp_path, "eegencoder")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    pred_run = run_cli(
+        main,
+        ["predict", *data, f"--ckpt_path={ckpt}", f"--data.predict_file={root / 'A01E.mat'}"],
+        tmp_path,
+        "eegencoder",
+    )
+    rows = list(csv.DictReader((pred_run / "predictions.csv").read_text().splitlines()))
+    assert len(rows) == 16
+    assert list(rows[0]) == ["trial", "label", "predicted", "p_left_hand", "p_right_hand", "p_feet", "p_tongue"]
+    for r in rows:
+        assert abs(sum(float(r[f"p_{c}"]) for c in ("left_hand", "right_hand", "feet", "tongue")) - 1) < 1e-4
+    assert [int(r["label"]) for r in rows] == [int(v) for s in content["E"] for v in s.y]
+
+
+def test_resume_from_last_checkpoint_is_exact(tmp_path: Path) -> None:
+    """fit 2 epochs == fit 1 epoch, then `fit --ckpt_path last` to 2 epochs: identical weights."""
+    common = [*tiny_trainer_args(trainer__limit_train_batches=3), *SMALL_DATA]
+    full = run_cli(main, ["fit", *common, "--trainer.max_epochs=2"], tmp_path / "a", "eegencoder")
+    run_cli(main, ["fit", *common, "--trainer.max_epochs=1"], tmp_path / "b", "eegencoder")
+    resumed = run_cli(
+        main, ["fit", *common, "--trainer.max_epochs=2", "--ckpt_path=last"], tmp_path / "b", "eegencoder"
+    )
+    assert resumed.name == "version_0"  # continued in its own folder
+    a = torch.load(full / "checkpoints" / "last.ckpt", weights_only=False)
+    b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert a["epoch"] == b["epoch"] and a["global_step"] == b["global_step"] == 6
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+
+
+def test_missing_data_is_one_paragraph_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main, ["fit", "--data.dataset=bnci2014_001", "--data.root=nowhere", *tiny_trainer_args()], tmp_path)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "A01T.mat" in err and "bnci-horizon-2020.eu" in err and "Traceback" not in err
