@@ -23,7 +23,7 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
-LIGHTGCN_LRS = (0.003, 0.01, 0.03)
+LIGHTGCN_LRS = (0.01, 0.03)
 FULL = [
     "test/ndcg@10",
     "test/hr@10",
@@ -51,17 +51,19 @@ def _variants(split: str, lightgcn_lr: float, root: Path, quick: bool = False) -
         "bprmf (buy only)": cfg("bprmf"),
         f"lightgcn merged (lr {lightgcn_lr})": lgcn,
         "kamcl": [],
-        "kamcl shuffled price triples": cfg("shuffled_price"),
     }
     if split == "hard":
-        v.update(
-            {
-                "kamcl w/o CL1 (behaviour)": cfg("no_cl_behaviour"),
-                "kamcl w/o CL2 (knowledge)": cfg("no_cl_kg"),
-                "kamcl w/o KG": cfg("no_kg"),
-            }
-        )
+        v["kamcl shuffled price triples"] = cfg("shuffled_price")
     return v
+
+
+def _ablations(root: Path) -> dict[str, list[str]]:
+    cfg = lambda name: ["--config", str(root / ABL / f"{name}.yaml")]  # noqa: E731
+    return {
+        "kamcl w/o CL1 (behaviour)": cfg("no_cl_behaviour"),
+        "kamcl w/o CL2 (knowledge)": cfg("no_cl_kg"),
+        "kamcl w/o KG": cfg("no_kg"),
+    }
 
 
 def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
@@ -82,6 +84,12 @@ def targets(summary: dict) -> dict[str, float | bool]:
         "pass_2x_bprmf": k >= 2 * mf,
         "pass_shuffle_70pct": gain > 0 and (k - sh) >= 0.7 * gain,
     }
+
+
+def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path) -> dict:
+    """KAMCL without each contrastive loss / without the KG, hard split (its own process: more CPU share)."""
+    base = [*base, "--data.hard_split=true", "--trainer.logger.init_args.name=kamcl_compare_ablations"]
+    return run_compare(kamcl_main, "kamcl", _ablations(root), seeds=seeds, base_args=base, out_dir=out)
 
 
 def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
@@ -108,8 +116,8 @@ def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Pa
     return res
 
 
-def render(split: str, res: dict) -> str:
-    s = res["summary"]
+def render(split: str, res: dict, extra: dict | None = None) -> str:
+    s = {**res["summary"], **(extra or {})}
     grid = res["lightgcn_grid"]
     lines = [
         f"## Synthetic, {split} split ({len(res['seeds'])} seeds: {res['seeds']})",
@@ -137,6 +145,12 @@ def render(split: str, res: dict) -> str:
 def main(args: list[str] | None = None) -> dict:
     p = compare_arg_parser("KAMCL vs popularity, BPR-MF, merged LightGCN and ablations on the synthetic data")
     p.add_argument("--split", choices=["hard", "plain", "both"], default="both")
+    p.add_argument(
+        "--group",
+        choices=["main", "ablations", "all"],
+        default="all",
+        help="main = baselines + KAMCL (+ shuffled price on hard); ablations = w/o CL1, CL2, KG (hard)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core box)")
     p.add_argument("--report", action="store_true", help="only re-write the combined results.md")
     a = p.parse_args(args)
@@ -149,14 +163,19 @@ def main(args: list[str] | None = None) -> dict:
         base += ["--trainer.max_epochs=2", "--data.synthetic_users=120", "--data.synthetic_items=150", "--model.dim=8"]
     splits = ["hard", "plain"] if a.split == "both" else [a.split]
     results = {}
-    for split in splits:
-        if not a.report:
-            results[split] = run_split(split, list(a.seeds), out / split, base, root, a.quick)
+    if not a.report:
+        if a.group in ("main", "all"):
+            for split in splits:
+                results[split] = run_split(split, list(a.seeds), out / split, base, root, a.quick)
+        if a.group in ("ablations", "all") and "hard" in splits:
+            results["ablations"] = run_ablations(list(a.seeds), out / "hard_ablations", base, root)
     parts = []
+    abl_path = out / "hard_ablations" / "results.json"
+    abl = json.loads(abl_path.read_text())["summary"] if abl_path.is_file() else None
     for split in ("hard", "plain"):
         path = out / split / "results.json"
         if path.is_file():
-            parts.append(render(split, json.loads(path.read_text())))
+            parts.append(render(split, json.loads(path.read_text()), abl if split == "hard" else None))
     (out / "results.md").write_text("# KAMCL comparison on the synthetic data\n\n" + "\n".join(parts))
     print((out / "results.md").read_text())
     return results

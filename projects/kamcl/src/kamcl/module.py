@@ -149,7 +149,7 @@ class KAMCLModule(pl.LightningModule):
         if self.graph.device != self.device:
             self.graph = self.graph.to(self.device)
             self.positive_keys = self.positive_keys.to(self.device)
-            self.masks = {k: (a.to(self.device), b.to(self.device)) for k, b_ in self.masks.items() for a, b in [b_]}
+            self.masks = {k: (crow.to(self.device), col.to(self.device)) for k, (crow, col) in self.masks.items()}
         return self.graph
 
     def forward(self) -> Reps:
@@ -261,14 +261,10 @@ class KAMCLModule(pl.LightningModule):
             return
         from paperkit.cli import run_dir
 
-        reps = self._reps
         with torch.no_grad():
-            mix = torch.softmax(net.intent_logits, -1)  # (K, R)
-            att = []
-            for b in range(reps.user_beh.shape[0]):
-                # recompute e_u^b . p_k from z_u^b is not possible; report the learned prior c_bk instead
-                att.append(torch.softmax(net.intent_prior[b], -1).tolist() if net.cfg.intent_bias else [])
-        report = {"intent_relation_mix": mix.tolist(), "behaviour_intent_prior": att}
+            mix = torch.softmax(net.intent_logits, -1)  # (K, R) p_k = sum_r mix_kr e_r
+            prior = torch.softmax(net.intent_prior, -1).tolist() if net.cfg.intent_bias else []  # (B, K)
+        report = {"intent_relation_mix": mix.tolist(), "behaviour_intent_prior": prior}
         path = run_dir(self.trainer) / "intents.json"
         path.write_text(json.dumps(report, indent=2))
 
