@@ -18,8 +18,8 @@ import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from lightning_utilities.core.rank_zero import rank_zero_only
 from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
