@@ -134,6 +134,8 @@ def fit_problem(
     dcol = decision_column if decision_column is not None else cfg.get("decision_column")
     est = estimator or cfg.get("estimator", "point")
     lvl = float(level if level is not None else cfg.get("level", 0.95))
+    if not 0 < lvl < 1:
+        raise ParseError(f"confidence level must be in (0, 1), got {lvl:g}")
     atoms = [a for a in prob.atoms if a not in prob.decisions]
     df = read_cases(path, atoms, list(prob.decisions), dcol)
     rules, table = fit_rules(prob.rules, df, est, lvl, int(cfg.get("min_support", 1)))

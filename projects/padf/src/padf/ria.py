@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from padf.errors import InconsistentError, SizeLimitError
+from padf.errors import InconsistentError, ParseError, SizeLimitError
 from padf.lp import InfeasibleError, solve_lp, support_mask
 from padf.maxent import maxent
 from padf.parse import find_cycle
@@ -41,7 +41,7 @@ def evaluate_ria(fw: Framework, d: str) -> Evaluation:
 
     p = fw.problem
     if find_cycle(p.rules) is not None:
-        raise InconsistentError("independence: ria needs acyclic rules; use independence: components")
+        raise ParseError("independence: ria needs acyclic rules; use independence: components")
     sub = fw.subframework(d)
     sup = fw.supports(sub)
     heads: dict[str, list] = {}
