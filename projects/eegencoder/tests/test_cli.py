@@ -64,6 +64,7 @@ def test_predict_on_a_recording_writes_probabilities(tmp_path: Path, bnci_root) 
 def test_resume_from_last_checkpoint_is_exact(tmp_path: Path) -> None:
     """fit 2 epochs == fit 1 epoch, then `fit --ckpt_path last` to 2 epochs: identical weights."""
     common = [*tiny_trainer_args(trainer__limit_train_batches=3), *SMALL_DATA]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     full = run_cli(main, ["fit", *common, "--trainer.max_epochs=2"], tmp_path / "a", "eegencoder")
     run_cli(main, ["fit", *common, "--trainer.max_epochs=1"], tmp_path / "b", "eegencoder")
     resumed = run_cli(

@@ -113,7 +113,7 @@ class EEGDataModule(LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         synthetic_trials_per_class: int = 144,
-        synthetic_difficulty: float = 0.3,
+        synthetic_difficulty: float = 0.4,
         synthetic_seed: int = 0,
         predict_file: str | None = None,
     ) -> None:

@@ -80,11 +80,11 @@ class SyntheticMI:
     n_times: int = 562  # 4.5 s; the cue is at 0.5 s (window 1.5-6.0 s after trial start)
     cue_s: float = 0.5
     trials_per_class: int = 144  # per session (the real data has 72)
-    difficulty: float = 0.3
+    difficulty: float = 0.4
     background_uv: float = 10.0
     sensor_noise_uv: float = 1.5
     rhythm_uv: tuple[float, float] = (6.0, 10.0)
-    erd_depth: tuple[float, float] = (0.3, 0.6)
+    erd_depth: tuple[float, float] = (0.4, 0.7)
     mixing_sigma: float = 1.0
     session_gain: float = 0.03
     artefacts: bool = True
@@ -123,8 +123,8 @@ def generate_session(
     x *= cfg.background_uv / x.std()
 
     # mu / beta rhythms with class-specific ERD envelopes
-    depth = rng.uniform(*cfg.erd_depth, size=n) * sp["depth_scale"] * (1.0 - 0.6 * diff)  # (N,)
-    depth[rng.random(n) < 0.4 * diff] = 0.0  # trials where the subject did not produce an ERD
+    depth = rng.uniform(*cfg.erd_depth, size=n) * sp["depth_scale"] * (1.0 - 0.3 * diff)  # (N,)
+    depth[rng.random(n) < 0.5 * diff] = 0.0  # trials where the subject did not produce an ERD
     t_on = cfg.cue_s + 0.5 + rng.uniform(-0.2, 0.2, size=n)  # (N,)
     rise = 1.0 / (1.0 + np.exp(-(t[None, :] - t_on[:, None]) / 0.15))  # (N, T) sigmoid
     for band_f, width, rel in ((sp["mu_f"], 1.0, 1.0), (sp["beta_f"], 2.0, 0.5)):

@@ -1,0 +1,23 @@
+"""Learning check: the embedded default reaches its target on the held-out synthetic E session (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from paperkit.testing import run_cli
+
+from eegencoder.cli import main
+
+# Measured with `make train-eegencoder` (README "Results"); the threshold sits below the 3-seed mean.
+THRESHOLD = 0.45
+
+
+@pytest.mark.slow
+def test_default_training_beats_chance_clearly_on_session_e(tmp_path: Path) -> None:
+    run = run_cli(main, ["train", "--trainer.enable_progress_bar=false"], tmp_path, "eegencoder")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert metrics["test/acc"] >= THRESHOLD, metrics
+    assert metrics["test/kappa"] > 0.2, metrics
