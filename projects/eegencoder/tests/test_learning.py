@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from paperkit.testing import run_cli
-
 from eegencoder.cli import main
+from paperkit.testing import run_cli
 
 # Measured with `make train-eegencoder` (README "Results"); the threshold sits below the 3-seed mean.
 THRESHOLD = 0.45
