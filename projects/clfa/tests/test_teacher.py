@@ -108,3 +108,29 @@ def test_proj_dim_must_match_the_teacher(tmp_path) -> None:
             "--data.synthetic.n_valid=8", "--data.synthetic.n_test=8"]  # fmt: skip
     with pytest.raises(ValueError, match="proj_dim"):
         run_cli(main, args, tmp_path)
+
+
+def test_open_clip_teacher_from_a_local_checkpoint(tmp_path) -> None:
+    """A tiny open_clip model (custom config) saved to a file, loaded as 'open_clip:<arch>/<checkpoint path>'."""
+    import json
+
+    import open_clip
+
+    from clfa.data import ImageReader
+
+    cfg = {"embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 16,
+                                          "head_width": 8},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}  # fmt: skip
+    (tmp_path / "clfa-tiny-test.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(tmp_path / "clfa-tiny-test.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model("clfa-tiny-test").eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    write_mmsd2(tmp_path / "mmsd2", {"train": mmsd2_rows(3)})
+    ex = load_mmsd2(tmp_path / "mmsd2", "train")
+    spec = f"open_clip:clfa-tiny-test/{tmp_path / 'weights.pt'}"
+    text, image = teacher_embeddings(spec, ex, ImageReader(32), tmp_path / "cache", "t")
+    assert text.shape == (3, 8) and image.shape == (3, 8)
+    with torch.no_grad():
+        expected = model.encode_text(open_clip.get_tokenizer("clfa-tiny-test")([ex[0].text.lower().strip()]))
+    torch.testing.assert_close(text[:1], expected)
