@@ -291,16 +291,17 @@ class CRMTModule(pl.LightningModule):
             results[f"lip_max_{name}"] = float(self.lip[m].max())
         for k, v in results.items():
             self.log(f"test/{k}", float(v), sync_dist=True)
-        if self.trainer.is_global_zero:
-            from paperkit.cli import run_dir
-            from paperkit.report import save_line_plot
+        from paperkit.cli import run_dir
+        from paperkit.report import save_line_plot
 
+        folder = run_dir(self.trainer)  # on every rank: trainer.log_dir is a collective (broadcast) under DDP
+        if self.trainer.is_global_zero:
             xs, curves = ev.curves(total)
             bound = "CRMT" if self.is_crmt else "JT"
             save_line_plot(
                 xs,
                 curves,
-                run_dir(self.trainer) / "robustness.png",
+                folder / "robustness.png",
                 "ℓ2 radius",
                 "accuracy",
                 title=f"certified ({bound} bound) and PGD accuracy vs radius",
