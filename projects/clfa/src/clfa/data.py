@@ -188,6 +188,7 @@ class CLFADataModule(pl.LightningDataModule):
         self.reader = ImageReader(image_size, memo=self.preload)
         self.tokenizer = self._build_tokenizer(tokenizer)
         self.splits: dict[str, TweetDataset] = {}
+        self._loaded: dict[str, list[Example]] = {}
 
     # --- sizes the model needs (linked in the CLI) ------------------------------------------------------------------
     @property
@@ -216,6 +217,8 @@ class CLFADataModule(pl.LightningDataModule):
 
     # --- loading ----------------------------------------------------------------------------------------------------
     def _examples(self, split: str) -> list[Example]:
+        if split in self._loaded:  # load (and report missing images) once per split
+            return self._loaded[split]
         examples = load_split(
             self.dataset,
             self.root,
@@ -233,6 +236,7 @@ class CLFADataModule(pl.LightningDataModule):
             )  # fmt: skip
             if self.missing_image == "skip":
                 examples = [e for e in examples if e.image.is_file()]
+        self._loaded[split] = examples
         return examples
 
     def _teacher(self, split: str, examples: list[Example]):
