@@ -28,6 +28,7 @@ from clfa.datasets import MVSA_LABELS, Example, load_mmsd, load_mmsd2, load_mvsa
 from clfa.sentic import load_senticnet, sentic_graphs
 from clfa.synthetic import SyntheticSpec, World, WorldCLIP, generate_synthetic, world_vocab
 from clfa.teacher import teacher_embeddings
+from paperkit.errors import PaperkitError
 
 __all__ = ["DATASETS", "CLFADataModule", "ImageReader", "TweetDataset", "load_split"]
 
@@ -205,9 +206,15 @@ class CLFADataModule(pl.LightningDataModule):
 
     def _build_tokenizer(self, name: str):
         if name != "auto":
-            return AutoTokenizer.from_pretrained(name)
+            try:
+                return AutoTokenizer.from_pretrained(name)
+            except OSError as err:
+                raise PaperkitError(
+                    f"cannot load the tokenizer {name!r} ({err}). Give a hub id (needs the network or the HF cache) "
+                    "or a local folder written by save_pretrained."
+                ) from None
         if self.dataset != "synthetic":
-            raise ValueError("data.tokenizer='auto' is only for the synthetic data; give a BERT tokenizer name/path")
+            raise PaperkitError("data.tokenizer='auto' is only for the synthetic data; give a BERT tokenizer name/path")
         vocab = self.root / "vocab.txt"
         vocab.parent.mkdir(parents=True, exist_ok=True)
         words = "\n".join(world_vocab(self.spec.n_concepts)) + "\n"

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from torch import nn
 from transformers import AutoModel, BertConfig, BertModel, ViTConfig, ViTModel
 
+from paperkit.errors import PaperkitError
+
 __all__ = ["EncoderSizes", "build_image_encoder", "build_text_encoder"]
+
+_HINT = "give a hub id (needs the network or the HF cache) or a local folder written by save_pretrained"
 
 
 @dataclass
@@ -53,7 +57,10 @@ def build_text_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
         return BertModel(cfg, add_pooling_layer=False)
     if name == "random-base":
         return BertModel(BertConfig(), add_pooling_layer=False)  # bert-base-uncased sizes
-    return AutoModel.from_pretrained(name, add_pooling_layer=False).train()  # from_pretrained returns eval mode
+    try:
+        return AutoModel.from_pretrained(name, add_pooling_layer=False).train()  # from_pretrained returns eval mode
+    except OSError as err:
+        raise PaperkitError(f"cannot load the text encoder {name!r} ({err}); {_HINT}") from None
 
 
 def build_image_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
@@ -70,4 +77,7 @@ def build_image_encoder(name: str, sizes: EncoderSizes) -> nn.Module:
         return ViTModel(cfg, add_pooling_layer=False)
     if name == "random-base":
         return ViTModel(ViTConfig(image_size=224, patch_size=32), add_pooling_layer=False)  # ViT-B/32
-    return ViTModel.from_pretrained(name, add_pooling_layer=False).train()
+    try:
+        return ViTModel.from_pretrained(name, add_pooling_layer=False).train()
+    except OSError as err:
+        raise PaperkitError(f"cannot load the image encoder {name!r} ({err}); {_HINT}") from None
