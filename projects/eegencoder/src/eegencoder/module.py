@@ -90,16 +90,10 @@ class EEGEncoderModule(LightningModule):
             raise ValueError("deep_supervision needs an EEGEncoder architecture (it supervises the DSTS branches)")
         self.optimizer = optimizer
         self.class_names = class_names or [f"class_{i}" for i in range(n_classes)]
-        self.metrics = torch.nn.ModuleDict(
-            {
-                f"{stage}_{name}": cls(num_classes=n_classes)
-                for stage in ("train", "val", "test")
-                for name, cls in (("acc", MulticlassAccuracy), ("kappa", MulticlassCohenKappa))
-            }
-        )
-        for m in self.metrics.values():
-            if isinstance(m, MulticlassAccuracy):
-                m.average = "micro"  # accuracy = fraction of correct trials
+        self.metrics = torch.nn.ModuleDict()
+        for stage in ("train", "val", "test"):
+            self.metrics[f"{stage}_acc"] = MulticlassAccuracy(n_classes, average="micro")  # fraction of correct trials
+            self.metrics[f"{stage}_kappa"] = MulticlassCohenKappa(n_classes)
         self._test_outputs: list[torch.Tensor] = []
         self._extra: dict[str, float] = {}
 
