@@ -179,8 +179,9 @@ class CRMTModule(pl.LightningModule):
         self.net.eval()
         loader = dm.lipschitz_dataloader(self.global_rank, self.trainer.world_size)
         batches = ([x.to(self.device) for x in xs] for xs, _ in loader)
+        chunk = None if self.is_crmt else self.hparams.lip_chunk  # chunks only bound JT's per-sample gradient memory
         per_class, pair = estimate_lipschitz(
-            self.net, batches, self.net.n_classes, pairwise=not self.is_crmt, chunk=self.hparams.lip_chunk
+            self.net, batches, self.net.n_classes, pairwise=not self.is_crmt, chunk=chunk
         )
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(per_class, op=dist.ReduceOp.MAX)
