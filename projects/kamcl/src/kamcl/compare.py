@@ -17,7 +17,7 @@ import torch
 
 from kamcl.cli import main as kamcl_main
 from paperkit.compare import compare_arg_parser, format_results, run_compare
-from paperkit.report import markdown_table, save_json
+from paperkit.report import aggregate_seeds, markdown_table, save_json
 
 __all__ = ["main"]
 
@@ -67,23 +67,27 @@ def _ablations(root: Path) -> dict[str, list[str]]:
 
 
 def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
-    name = next(k for k in summary if k.startswith(variant_prefix))
+    name = next((k for k in summary if k.startswith(variant_prefix)), None)
+    if name is None:
+        raise KeyError(variant_prefix)
     return summary[name][key]["mean"]
 
 
 def targets(summary: dict) -> dict[str, float | bool]:
-    """The issue's acceptance checks on NDCG@10 (full ranking)."""
-    k, lg, mf, sh = (_mean(summary, p) for p in ("kamcl", "lightgcn", "bprmf", "kamcl shuffled"))
-    gain = k - lg
-    return {
+    """The issue's acceptance checks on NDCG@10 (full ranking); the shuffle check only where that variant ran."""
+    k, lg, mf = (_mean(summary, p) for p in ("kamcl", "lightgcn", "bprmf"))
+    out: dict[str, float | bool] = {
         "kamcl_over_lightgcn": k / lg,
         "kamcl_over_bprmf": k / mf,
         "lightgcn_above_bprmf": lg > mf,
-        "shuffle_removes_fraction_of_gain": (k - sh) / gain if gain > 0 else float("nan"),
         "pass_1.15x_lightgcn": k >= 1.15 * lg,
         "pass_2x_bprmf": k >= 2 * mf,
-        "pass_shuffle_70pct": gain > 0 and (k - sh) >= 0.7 * gain,
     }
+    if any(name.startswith("kamcl shuffled") for name in summary):
+        sh, gain = _mean(summary, "kamcl shuffled"), k - lg
+        out["shuffle_removes_fraction_of_gain"] = (k - sh) / gain if gain > 0 else float("nan")
+        out["pass_shuffle_70pct"] = gain > 0 and (k - sh) >= 0.7 * gain
+    return out
 
 
 def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path) -> dict:
@@ -116,11 +120,32 @@ def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Pa
     return res
 
 
+def _load(folder: Path) -> dict | None:
+    """results.json, or the runs finished so far (results.partial.json) summarised the same way."""
+    if (folder / "results.json").is_file():
+        return json.loads((folder / "results.json").read_text())
+    if not (folder / "results.partial.json").is_file():
+        return None
+    runs = json.loads((folder / "results.partial.json").read_text())["runs"]
+    names = list(dict.fromkeys(r["variant"] for r in runs))
+    summary = {n: aggregate_seeds([r["metrics"] for r in runs if r["variant"] == n]) for n in names}
+    return {"summary": summary, "seeds": sorted({r["seed"] for r in runs}), "partial": True}
+
+
+def _grid(folder: Path) -> dict | None:
+    res = _load(folder / "lightgcn_grid")
+    if res is None:
+        return None
+    val = {n: s["selection/val_ndcg@10"]["mean"] for n, s in res["summary"].items()}
+    return {"validation_ndcg@10": val, "best_lr": float(max(val, key=val.get).removeprefix("lr=")), "seeds": [0]}
+
+
 def render(split: str, res: dict, extra: dict | None = None) -> str:
     s = {**res["summary"], **(extra or {})}
-    grid = res["lightgcn_grid"]
+    grid = res.get("lightgcn_grid")
+    partial = " — PARTIAL (runs still in progress when this was written)" if res.get("partial") else ""
     lines = [
-        f"## Synthetic, {split} split ({len(res['seeds'])} seeds: {res['seeds']})",
+        f"## Synthetic, {split} split (seeds {res['seeds']}){partial}",
         "",
         "Full ranking over all items, training purchases masked (primary):",
         "",
@@ -130,15 +155,19 @@ def render(split: str, res: dict, extra: dict | None = None) -> str:
         "",
         format_results(s, SAMPLED),
         "",
-        f"LightGCN lr grid (seed {grid['seeds']}, validation NDCG@10): "
-        + ", ".join(f"{k}: {v:.4f}" for k, v in grid["validation_ndcg@10"].items())
-        + f" -> lr {grid['best_lr']}",
-        "",
-        "Targets (test NDCG@10 means):",
-        "",
-        markdown_table([dict(res["targets"])]),
-        "",
     ]
+    if grid:
+        lines += [
+            f"LightGCN lr grid (seed {grid['seeds']}, validation NDCG@10): "
+            + ", ".join(f"{k}: {v:.4f}" for k, v in grid["validation_ndcg@10"].items())
+            + f" -> lr {grid['best_lr']}",
+            "",
+        ]
+    try:
+        tg = res.get("targets") or targets(s)
+        lines += ["Targets (test NDCG@10 means):", "", markdown_table([dict(tg)]), ""]
+    except (KeyError, ZeroDivisionError):
+        lines += ["Targets: not all variants finished.", ""]
     return "\n".join(lines)
 
 
@@ -170,12 +199,12 @@ def main(args: list[str] | None = None) -> dict:
         if a.group in ("ablations", "all") and "hard" in splits:
             results["ablations"] = run_ablations(list(a.seeds), out / "hard_ablations", base, root)
     parts = []
-    abl_path = out / "hard_ablations" / "results.json"
-    abl = json.loads(abl_path.read_text())["summary"] if abl_path.is_file() else None
+    abl = _load(out / "hard_ablations")
     for split in ("hard", "plain"):
-        path = out / split / "results.json"
-        if path.is_file():
-            parts.append(render(split, json.loads(path.read_text()), abl if split == "hard" else None))
+        res = _load(out / split)
+        if res is not None:
+            res.setdefault("lightgcn_grid", _grid(out / split))
+            parts.append(render(split, res, abl["summary"] if (abl and split == "hard") else None))
     (out / "results.md").write_text("# KAMCL comparison on the synthetic data\n\n" + "\n".join(parts))
     print((out / "results.md").read_text())
     return results
