@@ -229,17 +229,18 @@ def test_readme_shows_the_two_commands_and_every_paper() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", LIGHTNING_PROJECTS)
 def test_ddp_two_cpu_processes(slug: str, tmp_path: Path) -> None:
-    """A few training steps under Lightning DDP with two CPU processes, through the console script."""
+    """A few training steps + a test under Lightning DDP with two CPU processes, through the console script."""
     exe = Path(sys.executable).parent / slug
     args = [
         str(exe),
-        "fit",
+        "train",
         "--trainer.accelerator=cpu",
         "--trainer.devices=2",
         "--trainer.strategy=ddp",
         "--trainer.max_steps=3",
         "--trainer.max_epochs=1",
         "--trainer.limit_val_batches=2",
+        "--trainer.limit_test_batches=2",
         "--trainer.num_sanity_val_steps=0",
         "--trainer.enable_progress_bar=false",
     ]
@@ -247,3 +248,4 @@ def test_ddp_two_cpu_processes(slug: str, tmp_path: Path) -> None:
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert list((tmp_path / "runs" / slug).glob("version_*/checkpoints/last.ckpt")), proc.stderr[-2000:]
+    assert list((tmp_path / "runs" / slug).glob("version_*/test_metrics.json")), proc.stderr[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,3 +147,30 @@ def test_cli_requires_a_slug() -> None:
 def test_latest_run_reports_missing_folder(tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
         latest_run(tmp_path, "nothing")
+
+
+def test_last_checkpoint_is_rewritten_every_epoch_when_the_monitor_stops_improving(tmp_path) -> None:
+    # mode=max on a falling loss: the best checkpoint stays at epoch 0, last.ckpt must still follow training
+    args = ["fit", *tiny_trainer_args(trainer__max_epochs=3), "--checkpoint.monitor=val/loss", "--checkpoint.mode=max"]
+    run = run_cli(main, args, tmp_path, "paperkit_toy")
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2
+    best = [p.name for p in (run / "checkpoints").glob("epoch=*.ckpt")]
+    assert best == ["epoch=0-step=2.ckpt"]
+
+
+def test_console_script_exits_zero(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from paperkit_toy import main; sys.exit(main())"
+    env = {"PYTHONPATH": str(Path(__file__).parent / "toy_pkg"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "fit", "--trainer.fast_dev_run=true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

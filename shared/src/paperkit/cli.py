@@ -36,6 +36,7 @@ from paperkit.report import print_metrics, save_json
 
 __all__ = [
     "PaperCLI",
+    "PaperCheckpoint",
     "RNGStateCallback",
     "TestReport",
     "cli_main",
@@ -51,7 +52,10 @@ RUNS_DIR = "runs"
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
-    """The run folder of a trainer (``runs/<slug>/version_N``), created if needed."""
+    """The run folder of a trainer (``runs/<slug>/version_N``), created if needed.
+
+    Call it on every rank: ``trainer.log_dir`` broadcasts from rank 0, so calling it on rank 0 alone hangs under DDP.
+    """
     path = Path(trainer.log_dir or trainer.default_root_dir)
     if trainer.is_global_zero:
         path.mkdir(parents=True, exist_ok=True)
@@ -128,9 +132,9 @@ class TestReport(Callback):
         extra = getattr(pl_module, "extra_test_metrics", None)
         if callable(extra):
             metrics.update({k: float(v) for k, v in extra().items()})
+        path = run_dir(trainer) / self.filename  # collective: every rank
         if not trainer.is_global_zero:
             return
-        path = run_dir(trainer) / self.filename
         save_json(metrics, path)
         print_metrics(metrics, title="Test metrics")
         log.info("Test metrics written to %s", path)
@@ -149,6 +153,29 @@ def find_last_checkpoint(save_dir: str | Path, name: str) -> tuple[Path, int] | 
         return None
     _, version, ckpt = max(candidates)
     return ckpt, version
+
+
+class PaperCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` is rewritten at every checkpoint event.
+
+    Lightning 2.6 rewrites ``last.ckpt`` only when a top-k checkpoint is saved at the same step, so with a monitored
+    metric that stops improving ``last.ckpt`` goes stale and ``--ckpt_path last`` would resume from an old epoch.
+    """
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._ensure_last(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._ensure_last(trainer)
+
+    def _ensure_last(self, trainer: pl.Trainer) -> None:
+        # skipped when a checkpoint (and with it last.ckpt) was already written at this step
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class PaperCLI(LightningCLI):
@@ -195,7 +222,7 @@ class PaperCLI(LightningCLI):
 
     def add_default_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_default_arguments_to_parser(parser)
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(PaperCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
 
     # --- resume: `--ckpt_path last` continues the newest run in its own folder -------------------------------------
@@ -244,8 +271,9 @@ class PaperCLI(LightningCLI):
         if self.trainer.interrupted:
             return {}
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, weights_only=False)
+        folder = run_dir(self.trainer)  # collective: every rank
         if self.trainer.is_global_zero:
-            log.info("Run folder: %s", run_dir(self.trainer))
+            log.info("Run folder: %s", folder)
         return dict(results[0]) if results else {}
 
 
@@ -256,7 +284,11 @@ def cli_main(
     args: list[str] | None = None,
     **kwargs: Any,
 ) -> PaperCLI | None:
-    """Run a project CLI. ``args[0] == "train"`` runs ``fit`` then ``test``; errors become one-paragraph messages."""
+    """Run a project CLI. ``args[0] == "train"`` runs ``fit`` then ``test``; errors become one-paragraph messages.
+
+    Returns the CLI object when called from Python with ``args`` (tests, comparisons), and ``None`` when ``args`` is
+    None: console scripts run ``sys.exit(main())``, which must see ``None`` to exit with status 0.
+    """
     argv = list(sys.argv[1:] if args is None else args)
     train = bool(argv) and argv[0] == "train"
     if train:
@@ -266,7 +298,7 @@ def cli_main(
         cli = cli_class(model_class, datamodule_class, args=argv, **kwargs)
         if train:
             cli.test_after_fit()
-        return cli
+        return cli if args is not None else None
     except PaperkitError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
