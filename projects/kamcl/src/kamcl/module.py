@@ -19,7 +19,6 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import OptimizerCallable
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
@@ -27,6 +26,7 @@ from kamcl.graph import Graph
 from kamcl.losses import bpr_loss, info_nce, l2_reg
 from kamcl.metrics import full_ranking_ranks, metrics_from_ranks, sampled_ranks
 from kamcl.model import MODELS, KAMCLConfig, Reps
+from paperkit.cli import run_dir
 
 __all__ = ["KAMCLModule"]
 
@@ -251,22 +251,18 @@ class KAMCLModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._save_intent_report()
-
-    @rank_zero_only
-    def _save_intent_report(self) -> None:
-        """Write the learned intent->relation mix and each behaviour's mean intent attention (a figure in numbers)."""
+        """Write the learned intent->relation mix and the per-behaviour intent prior to ``intents.json``."""
         net = self.net
-        if not (hasattr(net, "intent_logits") and self._trainer is not None and self.trainer.log_dir):
+        if not (hasattr(net, "intent_logits") and self._trainer is not None):
             return
-        from paperkit.cli import run_dir
-
+        folder = run_dir(self.trainer)  # trainer.log_dir is a collective under DDP: every rank must call it
+        if not self.trainer.is_global_zero:
+            return
         with torch.no_grad():
             mix = torch.softmax(net.intent_logits, -1)  # (K, R) p_k = sum_r mix_kr e_r
             prior = torch.softmax(net.intent_prior, -1).tolist() if net.cfg.intent_bias else []  # (B, K)
         report = {"intent_relation_mix": mix.tolist(), "behaviour_intent_prior": prior}
-        path = run_dir(self.trainer) / "intents.json"
-        path.write_text(json.dumps(report, indent=2))
+        (folder / "intents.json").write_text(json.dumps(report, indent=2))
 
     def extra_test_metrics(self) -> dict[str, float]:
         """Model-selection facts for test_metrics.json: the best validation NDCG@10 and its epoch."""
