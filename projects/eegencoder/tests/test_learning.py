@@ -10,8 +10,8 @@ import pytest
 from eegencoder.cli import main
 from paperkit.testing import run_cli
 
-# Measured with `make train-eegencoder` (README "Results"); the threshold sits below the 3-seed mean.
-THRESHOLD = 0.45
+# Measured with `eegencoder train --seed_everything=S` (README "Results"): 0.773 / 0.724 / 0.828 for S = 0, 1, 2.
+THRESHOLD = 0.55  # the target; measured 0.72-0.83 over seeds 0-2
 
 
 @pytest.mark.slow
