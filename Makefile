@@ -46,10 +46,11 @@ format: setup
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-train-%: setup
+# Static pattern rules: make skips implicit (%) rule search for .PHONY targets.
+$(addprefix train-,$(PROJECTS)): train-%: setup
 	$(RUN) $* train $(if $(CONFIG),--config projects/$*/configs/$(CONFIG).yaml) $(ARGS)
 
-compare-%: setup
+$(addprefix compare-,$(PROJECTS)): compare-%: setup
 	$(RUN) python -m $*.compare $(ARGS)
 
 bench: setup

@@ -215,6 +215,11 @@ def test_makefile_targets_cover_every_project() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     listed = out.split("projects:")[-1].split()
     assert sorted(listed) == PROJECTS
+    for slug in PROJECTS:  # dry runs: the per-project targets really expand to the project's commands
+        train = subprocess.run(["make", "-n", f"train-{slug}", "CONFIG=paper"], cwd=ROOT, capture_output=True, text=True)
+        assert f"{slug} train --config projects/{slug}/configs/paper.yaml" in train.stdout, train.stdout + train.stderr
+        comp = subprocess.run(["make", "-n", f"compare-{slug}"], cwd=ROOT, capture_output=True, text=True)
+        assert f"python -m {slug}.compare" in comp.stdout, comp.stdout + comp.stderr
 
 
 def test_readme_shows_the_two_commands_and_every_paper() -> None:
