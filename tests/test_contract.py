@@ -216,7 +216,8 @@ def test_makefile_targets_cover_every_project() -> None:
     listed = out.split("projects:")[-1].split()
     assert sorted(listed) == PROJECTS
     for slug in PROJECTS:  # dry runs: the per-project targets really expand to the project's commands
-        train = subprocess.run(["make", "-n", f"train-{slug}", "CONFIG=paper"], cwd=ROOT, capture_output=True, text=True)
+        dry = ["make", "-n", f"train-{slug}", "CONFIG=paper"]
+        train = subprocess.run(dry, cwd=ROOT, capture_output=True, text=True)
         assert f"{slug} train --config projects/{slug}/configs/paper.yaml" in train.stdout, train.stdout + train.stderr
         comp = subprocess.run(["make", "-n", f"compare-{slug}"], cwd=ROOT, capture_output=True, text=True)
         assert f"python -m {slug}.compare" in comp.stdout, comp.stdout + comp.stderr
