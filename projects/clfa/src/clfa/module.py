@@ -181,8 +181,8 @@ class CLFAModule(pl.LightningModule):
         rows = self.all_gather(rows.to(self.device))
         if rows.dim() == 3:
             rows = rows.reshape(-1, rows.shape[-1])
+        out = run_dir(self.trainer)  # on every rank: Trainer.log_dir is a collective (broadcast) under DDP
         if self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            out = run_dir(self.trainer)
             self._write_csv(out / "predictions_test.csv", rows, "test", with_label=True)
             save_confusion_matrix(cm.cpu().numpy(), self.class_names, out / "confusion_matrix.png")
 
@@ -192,8 +192,8 @@ class CLFAModule(pl.LightningModule):
         rows = self.all_gather(rows.to(self.device))
         if rows.dim() == 3:
             rows = rows.reshape(-1, rows.shape[-1])
+        path = run_dir(self.trainer) / "predictions.csv"  # every rank: log_dir broadcasts under DDP
         if self.trainer.is_global_zero:
-            path = run_dir(self.trainer) / "predictions.csv"
             self._write_csv(path, rows, "predict", with_label=False)
             print(f"Predictions written to {path}")
 
