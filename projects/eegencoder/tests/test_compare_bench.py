@@ -26,4 +26,4 @@ def test_bench_measures_eegencoder_against_atcnet(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     main(["--device", "cpu", "--steps", "1", "--warmup", "0", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
-    assert rows[0]["reference"] == "braindecode.ATCNet" and rows[0]["speed_ratio"] > 0
+    assert rows[0]["pair"] == "eegencoder vs braindecode.ATCNet" and rows[0]["speed_ratio"] > 0

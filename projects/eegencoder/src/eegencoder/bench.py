@@ -54,7 +54,7 @@ def main(args: list[str] | None = None) -> dict:
     for cand_name, cand, ref_name, ref in pairs:
         res = compare(_target(cand_name, cand), _target(ref_name, ref), steps=opts.steps, warmup=opts.warmup,
                       device=opts.device)  # fmt: skip
-        row = {"candidate": cand_name, "reference": ref_name, **res}
+        row = {"pair": f"{cand_name} vs {ref_name}", **res}
         rows.append(row)
         print(
             f"{cand_name}: {res['candidate']['samples_per_s']:.1f} samples/s | {ref_name}: "
