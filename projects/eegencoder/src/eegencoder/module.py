@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -177,12 +178,15 @@ class EEGEncoderModule(LightningModule):
         rows = self.all_gather(rows)
         rows = rows.reshape(-1, 3) if rows.dim() == 3 else rows
         self._test_outputs.clear()
+        folder = run_dir(self.trainer)  # a collective (broadcast) under DDP: every rank must call it
         if not self.trainer.is_global_zero or rows.numel() == 0:
             return
-        self._extra = self.report_per_subject(rows[:, 0], rows[:, 1], rows[:, 2])
+        self._extra = self.report_per_subject(rows[:, 0], rows[:, 1], rows[:, 2], folder)
 
-    def report_per_subject(self, pred: torch.Tensor, y: torch.Tensor, subject: torch.Tensor) -> dict[str, float]:
-        """Per-subject accuracy/kappa (CSV + markdown), their means, and a confusion-matrix PNG in the run folder."""
+    def report_per_subject(
+        self, pred: torch.Tensor, y: torch.Tensor, subject: torch.Tensor, out: Path
+    ) -> dict[str, float]:
+        """Per-subject accuracy/kappa (CSV + markdown), their means, and a confusion-matrix PNG in ``out``."""
         k = self.hparams.n_classes
         table = []
         for s in sorted(subject.unique().tolist()):
@@ -201,7 +205,6 @@ class EEGEncoderModule(LightningModule):
         }
         table.append({"subject": "mean", "trials": len(y), "accuracy": mean["test/acc_mean_subjects"],
                       "kappa": mean["test/kappa_mean_subjects"]})  # fmt: skip
-        out = run_dir(self.trainer)
         with open(out / "per_subject.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(table[0]))
             writer.writeheader()
