@@ -28,7 +28,18 @@ METRICS = ["test/acc", "test/kappa"]
 def main(args: list[str] | None = None) -> dict:
     parser = compare_arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of default.yaml")
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=None,
+        help="run only these --model.arch values (e.g. to split the table over several processes)",
+    )
     opts = parser.parse_args(args)
+    variants = VARIANTS
+    if opts.archs:
+        variants = {k: v for k, v in VARIANTS.items() if v[0].split("=", 1)[1] in opts.archs}
+        if not variants:
+            parser.error(f"--archs {opts.archs}: none of {[v[0].split('=', 1)[1] for v in VARIANTS.values()]}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = ["--trainer.enable_progress_bar=false"]
     if opts.epochs is not None:
@@ -36,7 +47,7 @@ def main(args: list[str] | None = None) -> dict:
     if opts.quick:
         base += [*tiny_trainer_args(), "--data.synthetic_trials_per_class=8", "--data.batch_size=8"]
     result = run_compare(
-        cli_main, "eegencoder", VARIANTS, seeds=opts.seeds, metrics=METRICS, base_args=base, out_dir=opts.out
+        cli_main, "eegencoder", variants, seeds=opts.seeds, metrics=METRICS, base_args=base, out_dir=opts.out
     )
     print(Path(opts.out or "runs/compare/eegencoder", "results.md").read_text())
     return result
