@@ -38,9 +38,9 @@ class CLFACLI(PaperCLI):
 
 
 def main(args: list[str] | None = None) -> CLFACLI | None:
-    """Run the CLI; returns the CLI object when called with ``args`` (tests), None from the console script."""
-    cli = cli_main(CLFACLI, CLFAModule, CLFADataModule, args)
-    return cli if args is not None else None
+    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
+    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
+    return cli_main(CLFACLI, CLFAModule, CLFADataModule, args)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ class CRMTCLI(PaperCLI):
 
 
 def main(args: list[str] | None = None) -> CRMTCLI | None:
-    """Run the CLI; returns the CLI object when called with ``args`` (tests), None as a console script (exit 0)."""
-    cli = cli_main(CRMTCLI, CRMTModule, CRMTDataModule, args)
-    return cli if args is not None else None
+    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
+    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
+    return cli_main(CRMTCLI, CRMTModule, CRMTDataModule, args)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,9 @@ class EEGEncoderCLI(PaperCLI):
 
 
 def main(args: list[str] | None = None) -> EEGEncoderCLI | None:
-    """Run the CLI; returns the CLI object when called from Python with ``args`` (tests, compare).
-
-    As the console script (``args is None``) it returns None: ``sys.exit(main())`` would otherwise print the object
-    and exit with status 1.
-    """
-    cli = cli_main(EEGEncoderCLI, EEGEncoderModule, EEGDataModule, args)
-    return cli if args is not None else None
+    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
+    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
+    return cli_main(EEGEncoderCLI, EEGEncoderModule, EEGDataModule, args)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,9 @@ class KAMCLCLI(PaperCLI):
 
 
 def main(args: list[str] | None = None) -> KAMCLCLI | None:
-    """Run the CLI. Returns the CLI object when called from Python with ``args`` (tests); None for the console
-    script, whose wrapper would otherwise pass the object to ``sys.exit`` (exit code 1)."""
-    cli = cli_main(KAMCLCLI, KAMCLModule, KAMCLDataModule, args)
-    return cli if args is not None else None
+    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
+    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
+    return cli_main(KAMCLCLI, KAMCLModule, KAMCLDataModule, args)
 
 
 if __name__ == "__main__":
