@@ -1,8 +1,10 @@
 """``make compare-kamcl``: KAMCL vs baselines and ablations over 3 seeds on the synthetic data (spec §6, issue targets).
 
 Per split (hard = held-out items absent from the user's training view/cart/buy; plain = temporal leave-one-out):
-1. a LightGCN learning-rate grid on seed 0, selected on the *validation* NDCG@10 (epochs: best validation epoch
-   under early stopping), 2. every variant x seed via ``paperkit.compare.run_compare``, 3. the target checks.
+1. a learning-rate grid for each trained baseline (merged LightGCN, BPR-MF) on seed 0, selected on the *validation*
+   NDCG@10; the epoch is chosen by early stopping on validation within a shared budget of ``MAX_EPOCHS``,
+2. every variant x seed via ``paperkit.compare.run_compare`` (same epoch budget and early stopping for every trained
+   variant, KAMCL included; KAMCL keeps its default, untuned lr), 3. the target checks.
 Writes ``runs/compare/kamcl/<split>/results.{json,md}`` and a combined ``runs/compare/kamcl/results.md``.
 Full ranking and 1+99 sampled metrics are reported in separate tables.
 """
@@ -23,7 +25,9 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
-LIGHTGCN_LRS = (0.01, 0.03)
+GRID_LRS = (0.001, 0.003, 0.01, 0.03)
+GRID_MODELS = {"lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
+MAX_EPOCHS = 300
 FULL = [
     "test/ndcg@10",
     "test/hr@10",
@@ -38,32 +42,31 @@ SAMPLED = ["test/sampled99_ndcg@10", "test/sampled99_hr@10", "test/sampled99_ndc
 ABL = "configs/ablations"
 
 
-def _variants(split: str, lightgcn_lr: float, root: Path, quick: bool = False) -> dict[str, list[str]]:
-    cfg = lambda name: ["--config", str(root / ABL / f"{name}.yaml")]  # noqa: E731
-    # LightGCN gets a larger epoch budget (early stopping on validation picks the epoch)
-    lgcn = [
-        *cfg("lightgcn"),
-        f"--model.optimizer.init_args.lr={lightgcn_lr}",
-        *([] if quick else ["--trainer.max_epochs=150"]),
-    ]
-    v = {
-        "pop": cfg("pop"),
-        "bprmf (buy only)": cfg("bprmf"),
-        f"lightgcn merged (lr {lightgcn_lr})": lgcn,
-        "kamcl": [],
-    }
+def _cfg(root: Path, name: str) -> list[str]:
+    return ["--config", str(root / ABL / f"{name}.yaml")]
+
+
+def _budget(quick: bool) -> list[str]:
+    return [] if quick else [f"--trainer.max_epochs={MAX_EPOCHS}"]
+
+
+def _baseline(model: str, lr: float, root: Path, quick: bool = False) -> list[str]:
+    return [*_cfg(root, model), f"--model.optimizer.init_args.lr={lr}", *_budget(quick)]
+
+
+def _variants(split: str, lrs: dict[str, float], root: Path, quick: bool = False) -> dict[str, list[str]]:
+    v = {"pop": _cfg(root, "pop")}
+    v |= {f"{GRID_MODELS[m]} (lr {lr})": _baseline(m, lr, root, quick) for m, lr in lrs.items()}
+    v["kamcl"] = _budget(quick)
     if split == "hard":
-        v["kamcl shuffled price triples"] = cfg("shuffled_price")
+        v["kamcl shuffled price triples"] = [*_cfg(root, "shuffled_price"), *_budget(quick)]
     return v
 
 
-def _ablations(root: Path) -> dict[str, list[str]]:
-    cfg = lambda name: ["--config", str(root / ABL / f"{name}.yaml")]  # noqa: E731
-    return {
-        "kamcl w/o CL1 (behaviour)": cfg("no_cl_behaviour"),
-        "kamcl w/o CL2 (knowledge)": cfg("no_cl_kg"),
-        "kamcl w/o KG": cfg("no_kg"),
-    }
+def _ablations(root: Path, quick: bool = False) -> dict[str, list[str]]:
+    names = {"kamcl w/o CL1 (behaviour)": "no_cl_behaviour", "kamcl w/o CL2 (knowledge)": "no_cl_kg"}
+    names["kamcl w/o KG"] = "no_kg"
+    return {label: [*_cfg(root, name), *_budget(quick)] for label, name in names.items()}
 
 
 def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
@@ -90,30 +93,40 @@ def targets(summary: dict) -> dict[str, float | bool]:
     return out
 
 
-def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path) -> dict:
+def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
     """KAMCL without each contrastive loss / without the KG, hard split (its own process: more CPU share)."""
     base = [*base, "--data.hard_split=true", "--trainer.logger.init_args.name=kamcl_compare_ablations"]
-    return run_compare(kamcl_main, "kamcl", _ablations(root), seeds=seeds, base_args=base, out_dir=out)
+    return run_compare(kamcl_main, "kamcl", _ablations(root, quick), seeds=seeds, base_args=base, out_dir=out)
+
+
+def run_grid(split: str, out: Path, base: list[str], root: Path, quick: bool = False, seed: int = 0) -> dict:
+    """Learning-rate grid for LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
+    variants = {f"{m} lr={lr}": _baseline(m, lr, root, quick) for m in GRID_MODELS for lr in GRID_LRS}
+    grid = run_compare(kamcl_main, "kamcl", variants, seeds=[seed], base_args=base, out_dir=out / "grid")
+    return _grid_summary(grid["summary"], [seed])
+
+
+def _grid_summary(summary: dict, seeds: list[int]) -> dict:
+    val = {name: s["selection/val_ndcg@10"]["mean"] for name, s in summary.items()}
+    epochs = {name: s["selection/best_epoch"]["mean"] for name, s in summary.items()}
+    best = {}
+    for m in GRID_MODELS:
+        mine = {k: v for k, v in val.items() if k.startswith(f"{m} lr=")}
+        if mine:
+            best[m] = float(max(mine, key=mine.get).removeprefix(f"{m} lr="))
+    return {"validation_ndcg@10": val, "best_epoch": epochs, "best_lr": best, "seeds": seeds}
 
 
 def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
     base = [*base, f"--data.hard_split={split == 'hard'}", f"--trainer.logger.init_args.name=kamcl_compare_{split}"]
-    grid_seeds = seeds[:1]
-    grid = run_compare(
-        kamcl_main,
-        "kamcl",
-        {f"lr={lr}": [*_variants(split, lr, root, quick)[f"lightgcn merged (lr {lr})"]] for lr in LIGHTGCN_LRS},
-        seeds=grid_seeds,
-        base_args=base,
-        out_dir=out / "lightgcn_grid",
+    grid = run_grid(split, out, base, root, quick, seed=seeds[0])
+    log.info(
+        "Baseline lr grid (%s split, validation NDCG@10): %s -> %s", split, grid["validation_ndcg@10"], grid["best_lr"]
     )
-    val = {name: s["selection/val_ndcg@10"]["mean"] for name, s in grid["summary"].items()}
-    best_lr = float(max(val, key=val.get).removeprefix("lr="))
-    log.info("LightGCN grid (%s split, validation NDCG@10): %s -> lr %s", split, val, best_lr)
     res = run_compare(
-        kamcl_main, "kamcl", _variants(split, best_lr, root, quick), seeds=seeds, base_args=base, out_dir=out
+        kamcl_main, "kamcl", _variants(split, grid["best_lr"], root, quick), seeds=seeds, base_args=base, out_dir=out
     )
-    res["lightgcn_grid"] = {"validation_ndcg@10": val, "best_lr": best_lr, "seeds": grid_seeds}
+    res["grid"] = grid
     res["targets"] = targets(res["summary"])
     save_json(res, out / "results.json")
     (out / "results.md").write_text(render(split, res))
@@ -133,16 +146,13 @@ def _load(folder: Path) -> dict | None:
 
 
 def _grid(folder: Path) -> dict | None:
-    res = _load(folder / "lightgcn_grid")
-    if res is None:
-        return None
-    val = {n: s["selection/val_ndcg@10"]["mean"] for n, s in res["summary"].items()}
-    return {"validation_ndcg@10": val, "best_lr": float(max(val, key=val.get).removeprefix("lr=")), "seeds": [0]}
+    res = _load(folder / "grid")
+    return None if res is None else _grid_summary(res["summary"], res["seeds"])
 
 
 def render(split: str, res: dict, extra: dict | None = None) -> str:
     s = {**res["summary"], **(extra or {})}
-    grid = res.get("lightgcn_grid")
+    grid = res.get("grid")
     partial = " — PARTIAL (runs still in progress when this was written)" if res.get("partial") else ""
     lines = [
         f"## Synthetic, {split} split (seeds {res['seeds']}){partial}",
@@ -157,10 +167,16 @@ def render(split: str, res: dict, extra: dict | None = None) -> str:
         "",
     ]
     if grid:
+        rows = [
+            {"run": k, "val_ndcg@10": v, "best_epoch": grid["best_epoch"].get(k)}
+            for k, v in grid["validation_ndcg@10"].items()
+        ]
         lines += [
-            f"LightGCN lr grid (seed {grid['seeds']}, validation NDCG@10): "
-            + ", ".join(f"{k}: {v:.4f}" for k, v in grid["validation_ndcg@10"].items())
-            + f" -> lr {grid['best_lr']}",
+            f"Baseline learning-rate grid (seed {grid['seeds']}, validation NDCG@10, epoch by early stopping):",
+            "",
+            markdown_table(rows),
+            "",
+            "Selected: " + ", ".join(f"{GRID_MODELS[m]} lr {lr}" for m, lr in grid["best_lr"].items()),
             "",
         ]
     try:
@@ -197,13 +213,13 @@ def main(args: list[str] | None = None) -> dict:
             for split in splits:
                 results[split] = run_split(split, list(a.seeds), out / split, base, root, a.quick)
         if a.group in ("ablations", "all") and "hard" in splits:
-            results["ablations"] = run_ablations(list(a.seeds), out / "hard_ablations", base, root)
+            results["ablations"] = run_ablations(list(a.seeds), out / "hard_ablations", base, root, a.quick)
     parts = []
     abl = _load(out / "hard_ablations")
     for split in ("hard", "plain"):
         res = _load(out / split)
         if res is not None:
-            res.setdefault("lightgcn_grid", _grid(out / split))
+            res.setdefault("grid", _grid(out / split))
             parts.append(render(split, res, abl["summary"] if (abl and split == "hard") else None))
     (out / "results.md").write_text("# KAMCL comparison on the synthetic data\n\n" + "\n".join(parts))
     print((out / "results.md").read_text())
