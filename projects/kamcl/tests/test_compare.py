@@ -17,29 +17,43 @@ def test_grid_selects_each_baselines_lr_on_validation_not_test() -> None:
     v, e, t = "selection/val_ndcg@10", "selection/best_epoch", "test/ndcg@10"
     summary = _summary(
         {
-            "lightgcn lr=0.001": {v: [0.05], e: [250], t: [0.9]},
-            "lightgcn lr=0.01": {v: [0.06], e: [40], t: [0.1]},
-            "bprmf lr=0.003": {v: [0.02], e: [90], t: [0.0]},
-            "bprmf lr=0.03": {v: [0.01], e: [5], t: [0.5]},
+            "lightgcn lr=0.001 reg=0.0001": {v: [0.05], e: [250], t: [0.9]},
+            "lightgcn lr=0.01 reg=0.001": {v: [0.06], e: [40], t: [0.1]},
+            "bprmf lr=0.003 reg=0.001": {v: [0.02], e: [90], t: [0.0]},
+            "bprmf lr=0.03 reg=0.0001": {v: [0.01], e: [5], t: [0.5]},
         }
     )
     grid = compare._grid_summary(summary, [0])
-    assert grid["best_lr"] == {"lightgcn": 0.01, "bprmf": 0.003}
-    assert grid["best_epoch"]["lightgcn lr=0.001"] == 250
+    assert grid["best"] == {"lightgcn": {"lr": 0.01, "reg_weight": 1e-3}, "bprmf": {"lr": 0.003, "reg_weight": 1e-3}}
+    assert grid["best_epoch"]["lightgcn lr=0.001 reg=0.0001"] == 250
 
 
-def test_variants_carry_the_selected_lrs_and_the_shared_epoch_budget(tmp_path) -> None:
-    v = compare._variants("hard", {"lightgcn": 0.003, "bprmf": 0.03}, tmp_path)
-    assert "--model.optimizer.init_args.lr=0.003" in v["lightgcn merged (lr 0.003)"]
-    assert "--model.optimizer.init_args.lr=0.03" in v["bprmf (buy only) (lr 0.03)"]
-    budget = f"--trainer.max_epochs={compare.MAX_EPOCHS}"
-    assert all(budget in args for name, args in v.items() if name != "pop")
+def test_variants_carry_the_selected_point_and_the_shared_epoch_budget(tmp_path) -> None:
+    best = {"lightgcn": {"lr": 0.003, "reg_weight": 1e-4}, "bprmf": {"lr": 0.03, "reg_weight": 1e-3}}
+    v = compare._variants("hard", best, tmp_path)
+    lgcn, mf = v["lightgcn merged (lr 0.003, L2 0.0001)"], v["bprmf (buy only) (lr 0.03, L2 0.001)"]
+    assert "--model.optimizer.init_args.lr=0.003" in lgcn and "--model.reg_weight=0.0001" in lgcn
+    assert "--model.optimizer.init_args.lr=0.03" in mf and "--model.reg_weight=0.001" in mf
+    budget = compare._budget(quick=False)
+    assert f"--trainer.max_epochs={compare.MAX_EPOCHS}" in budget
+    assert f'"patience": {compare.PATIENCE}' in budget[1]
+    assert all(args[-len(budget) :] == budget for name, args in v.items() if name != "pop")
     assert "kamcl shuffled price triples" in v
-    assert "kamcl shuffled price triples" not in compare._variants("plain", {"lightgcn": 0.01}, tmp_path)
+    assert "kamcl shuffled price triples" not in compare._variants("plain", {}, tmp_path)
+
+
+def test_budget_override_reaches_the_trainer(tmp_path, capsys) -> None:
+    from kamcl.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["fit", "--print_config", *compare._budget(quick=False)])
+    assert stop.value.code == 0
+    printed = capsys.readouterr().out
+    assert f"max_epochs: {compare.MAX_EPOCHS}" in printed and f"patience: {compare.PATIENCE}" in printed
 
 
 def test_targets_arithmetic() -> None:
-    names = ["kamcl", "kamcl shuffled price triples", "lightgcn merged (lr 0.01)", "bprmf (buy only) (lr 0.01)"]
+    names = ["kamcl", "kamcl shuffled price triples", "lightgcn merged (lr 0.01, L2 0.0001)", "bprmf (buy only)"]
     summary = _summary({n: {"test/ndcg@10": [v]} for n, v in zip(names, [0.06, 0.042, 0.04, 0.02])})
     t = compare.targets(summary)
     assert math.isclose(t["kamcl_over_lightgcn"], 1.5) and t["pass_1.15x_lightgcn"]
@@ -55,8 +69,9 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     compare.main(["--quick", "--seeds", "0", "--split", "hard", "--out", str(tmp_path / "out")])
     res = json.loads((tmp_path / "out" / "hard" / "results.json").read_text())
-    assert len(res["grid"]["validation_ndcg@10"]) == len(compare.GRID_LRS) * len(compare.GRID_MODELS)
-    assert set(res["grid"]["best_lr"]) == set(compare.GRID_MODELS)
-    assert any(name.startswith(f"lightgcn merged (lr {res['grid']['best_lr']['lightgcn']})") for name in res["summary"])
+    n_points = len(compare.GRID_LRS) * len(compare.GRID_REGS) * len(compare.GRID_MODELS)
+    assert len(res["grid"]["validation_ndcg@10"]) == n_points
+    assert set(res["grid"]["best"]) == set(compare.GRID_MODELS)
+    assert compare._label("lightgcn", res["grid"]["best"]["lightgcn"]) in res["summary"]
     assert "shuffle_removes_fraction_of_gain" in res["targets"]
-    assert "Baseline learning-rate grid" in (tmp_path / "out" / "results.md").read_text()
+    assert "Baseline grid" in (tmp_path / "out" / "results.md").read_text()

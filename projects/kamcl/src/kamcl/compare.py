@@ -26,8 +26,10 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 GRID_LRS = (0.001, 0.003, 0.01, 0.03)
+GRID_REGS = (1e-4, 1e-3)
 GRID_MODELS = {"lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
-MAX_EPOCHS = 300
+MAX_EPOCHS = 400
+PATIENCE = 50
 FULL = [
     "test/ndcg@10",
     "test/hr@10",
@@ -47,16 +49,35 @@ def _cfg(root: Path, name: str) -> list[str]:
 
 
 def _budget(quick: bool) -> list[str]:
-    return [] if quick else [f"--trainer.max_epochs={MAX_EPOCHS}"]
+    """The epoch budget shared by every trained variant: early stopping on validation NDCG@10 picks the epoch."""
+    if quick:
+        return []
+    stop = {"monitor": "val/ndcg@10", "mode": "max", "patience": PATIENCE}
+    callbacks = [{"class_path": "pytorch_lightning.callbacks.EarlyStopping", "init_args": stop}]
+    return [f"--trainer.max_epochs={MAX_EPOCHS}", f"--trainer.callbacks={json.dumps(callbacks)}"]
 
 
-def _baseline(model: str, lr: float, root: Path, quick: bool = False) -> list[str]:
-    return [*_cfg(root, model), f"--model.optimizer.init_args.lr={lr}", *_budget(quick)]
+def _point_name(model: str, lr: float, reg: float) -> str:
+    return f"{model} lr={lr:g} reg={reg:g}"
 
 
-def _variants(split: str, lrs: dict[str, float], root: Path, quick: bool = False) -> dict[str, list[str]]:
+def _parse_point(name: str) -> dict[str, float]:
+    lr, reg = (float(part.split("=")[1]) for part in name.split()[1:])
+    return {"lr": lr, "reg_weight": reg}
+
+
+def _baseline(model: str, point: dict[str, float], root: Path, quick: bool = False) -> list[str]:
+    hp = [f"--model.optimizer.init_args.lr={point['lr']}", f"--model.reg_weight={point['reg_weight']}"]
+    return [*_cfg(root, model), *hp, *_budget(quick)]
+
+
+def _label(model: str, point: dict[str, float]) -> str:
+    return f"{GRID_MODELS[model]} (lr {point['lr']:g}, L2 {point['reg_weight']:g})"
+
+
+def _variants(split: str, best: dict[str, dict], root: Path, quick: bool = False) -> dict[str, list[str]]:
     v = {"pop": _cfg(root, "pop")}
-    v |= {f"{GRID_MODELS[m]} (lr {lr})": _baseline(m, lr, root, quick) for m, lr in lrs.items()}
+    v |= {_label(m, point): _baseline(m, point, root, quick) for m, point in best.items()}
     v["kamcl"] = _budget(quick)
     if split == "hard":
         v["kamcl shuffled price triples"] = [*_cfg(root, "shuffled_price"), *_budget(quick)]
@@ -100,8 +121,13 @@ def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path, quic
 
 
 def run_grid(split: str, out: Path, base: list[str], root: Path, quick: bool = False, seed: int = 0) -> dict:
-    """Learning-rate grid for LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
-    variants = {f"{m} lr={lr}": _baseline(m, lr, root, quick) for m in GRID_MODELS for lr in GRID_LRS}
+    """Learning-rate x L2 grid for LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
+    variants = {
+        _point_name(m, lr, reg): _baseline(m, {"lr": lr, "reg_weight": reg}, root, quick)
+        for m in GRID_MODELS
+        for lr in GRID_LRS
+        for reg in GRID_REGS
+    }
     grid = run_compare(kamcl_main, "kamcl", variants, seeds=[seed], base_args=base, out_dir=out / "grid")
     return _grid_summary(grid["summary"], [seed])
 
@@ -113,18 +139,16 @@ def _grid_summary(summary: dict, seeds: list[int]) -> dict:
     for m in GRID_MODELS:
         mine = {k: v for k, v in val.items() if k.startswith(f"{m} lr=")}
         if mine:
-            best[m] = float(max(mine, key=mine.get).removeprefix(f"{m} lr="))
-    return {"validation_ndcg@10": val, "best_epoch": epochs, "best_lr": best, "seeds": seeds}
+            best[m] = _parse_point(max(mine, key=mine.get))
+    return {"validation_ndcg@10": val, "best_epoch": epochs, "best": best, "seeds": seeds}
 
 
 def run_split(split: str, seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
     base = [*base, f"--data.hard_split={split == 'hard'}", f"--trainer.logger.init_args.name=kamcl_compare_{split}"]
     grid = run_grid(split, out, base, root, quick, seed=seeds[0])
-    log.info(
-        "Baseline lr grid (%s split, validation NDCG@10): %s -> %s", split, grid["validation_ndcg@10"], grid["best_lr"]
-    )
+    log.info("Baseline grid (%s split, validation NDCG@10): %s -> %s", split, grid["validation_ndcg@10"], grid["best"])
     res = run_compare(
-        kamcl_main, "kamcl", _variants(split, grid["best_lr"], root, quick), seeds=seeds, base_args=base, out_dir=out
+        kamcl_main, "kamcl", _variants(split, grid["best"], root, quick), seeds=seeds, base_args=base, out_dir=out
     )
     res["grid"] = grid
     res["targets"] = targets(res["summary"])
@@ -172,11 +196,12 @@ def render(split: str, res: dict, extra: dict | None = None) -> str:
             for k, v in grid["validation_ndcg@10"].items()
         ]
         lines += [
-            f"Baseline learning-rate grid (seed {grid['seeds']}, validation NDCG@10, epoch by early stopping):",
+            f"Baseline grid, learning rate x L2 weight (seed {grid['seeds']}, validation NDCG@10; epoch by early"
+            f" stopping, patience {PATIENCE}, at most {MAX_EPOCHS} epochs):",
             "",
             markdown_table(rows),
             "",
-            "Selected: " + ", ".join(f"{GRID_MODELS[m]} lr {lr}" for m, lr in grid["best_lr"].items()),
+            "Selected: " + ", ".join(_label(m, point) for m, point in grid["best"].items()),
             "",
         ]
     try:
