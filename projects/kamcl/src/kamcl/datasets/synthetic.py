@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SYNTHETIC_BEHAVIOURS", "SYNTHETIC_RELATIONS", "SyntheticConfig", "generate", "write_synthetic"]
+__all__ = [
+    "SYNTHETIC_BEHAVIOURS",
+    "SYNTHETIC_RELATIONS",
+    "SyntheticConfig",
+    "generate",
+    "oracle_utility",
+    "write_synthetic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +86,12 @@ def generate(cfg: SyntheticConfig) -> dict:
     kg = np.concatenate(triples).astype(np.int64)
     log_pop = rng.normal(0.0, 1.0, size=I)  # log popularity
     # --- users: peaky preferences per relation, behaviour-specific intent weights with per-user jitter
-    utils = {}
+    utils, weights = {}, {}
     prefs = [np.log(rng.dirichlet(np.full(n, cfg.dirichlet), size=U) + 1e-6) for n in cfg.n_values]  # (U, n_r)
     for name, w in (("view", cfg.w_view), ("cart", cfg.w_cart), ("buy", cfg.w_buy)):
         wu = np.clip(np.asarray(w)[None, :] + cfg.intent_jitter * rng.normal(size=(U, R)), 0.0, None)
         wu /= wu.sum(1, keepdims=True)
+        weights[name] = wu
         s = sum(wu[:, r : r + 1] * prefs[r][:, attrs[:, r]] for r in range(R))  # (U, I)
         utils[name] = s + cfg.pop_weight * log_pop[None, :] + cfg.noise * rng.normal(size=(U, I))
     events: dict[str, list[tuple[int, int, int]]] = {b: [] for b in SYNTHETIC_BEHAVIOURS}
@@ -125,7 +133,29 @@ def generate(cfg: SyntheticConfig) -> dict:
                     continue  # hard: no train trace of the test item; plain: drop aux events after the test buy
                 kept.append((i, t))
             events[b].extend((u, i, t + _T0) for i, t in kept)
-    return {"events": events, "test": test_items, "kg": kg, "attrs": attrs, "n_users": U, "n_items": I}
+    # the noise-free ingredients of the utilities, for oracle rankings (``oracle_utility``)
+    truth = {"prefs": prefs, "weights": weights, "log_pop": log_pop}
+    return {"events": events, "test": test_items, "kg": kg, "attrs": attrs, "n_users": U, "n_items": I, "truth": truth}
+
+
+def oracle_utility(
+    out: dict, cfg: SyntheticConfig, behaviour: str = "buy", relations: list[str] | None = None, pop: bool = True
+) -> np.ndarray:
+    """Noise-free utility (U, I) of ``behaviour`` from the generator's ground truth, restricted to ``relations``.
+
+    ``relations=None`` uses all four attribute terms; ``pop`` adds the popularity term. Used to measure how much of
+    the achievable ranking quality each attribute carries (e.g. what a perfect model without price could reach).
+    """
+    truth, attrs = out["truth"], out["attrs"]
+    keep = SYNTHETIC_RELATIONS if relations is None else relations
+    w = truth["weights"][behaviour]
+    s = np.zeros((out["n_users"], out["n_items"]))
+    for r, name in enumerate(SYNTHETIC_RELATIONS):
+        if name in keep:
+            s += w[:, r : r + 1] * truth["prefs"][r][:, attrs[:, r]]
+    if pop:
+        s += cfg.pop_weight * truth["log_pop"][None, :]
+    return s
 
 
 def _matrix(ev: list[tuple[int, int, int]], shape: tuple[int, int]) -> sp.csr_matrix:
