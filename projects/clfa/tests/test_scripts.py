@@ -27,6 +27,14 @@ def test_bench_runs_and_writes_json(tmp_path, monkeypatch) -> None:
     out = bench.main(["--device=cpu", "--steps=1", "--warmup=0", f"--out={tmp_path / 'b.json'}"])
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["rows"][0]["batch_size"] == 8 and out["rows"][0]["speed_ratio"] > 0
+    # the tiny CLFA runs its encoders plus projections, fusion and heads: strictly more FLOPs than the bare encoders
+    assert 0 < data["rows"][0]["flop_ratio_bare_over_clfa"] < 1
+
+
+def test_train_flops_counts_forward_and_backward() -> None:
+    lin = torch.nn.Linear(4, 3, bias=False)
+    flops = bench.train_flops(lin, lambda m, batch: m(torch.ones(5, 4)).sum(), b=5)
+    assert flops == 2 * (2 * 5 * 4 * 3)  # forward matmul + weight-gradient matmul (the input needs no grad)
 
 
 @pytest.mark.slow

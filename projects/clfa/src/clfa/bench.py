@@ -64,6 +64,17 @@ def _bare_step(model: BareEncoders, batch: dict[str, torch.Tensor]) -> torch.Ten
     return t.mean() + v.mean()
 
 
+def train_flops(model: torch.nn.Module, step, b: int = 2) -> int:
+    """Forward + backward FLOPs of one step at batch ``b`` (``torch.utils.flop_counter``; hardware-independent)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(model, _batch(b)).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
 def main(args: list[str] | None = None) -> dict:
     p = bench_arg_parser(__doc__.splitlines()[0])
     p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: 8 32 on GPU, 8 on CPU")
@@ -83,6 +94,13 @@ def main(args: list[str] | None = None) -> dict:
             f"{res['reference']['samples_per_s']:.2f} samples/s, speed ratio {res['speed_ratio']:.3f}, "
             f"memory ratio {res['memory_ratio']:.3f}"
         )
+    torch.manual_seed(0)
+    flops = {"clfa": train_flops(paper_module(), _clfa_step), "bare": train_flops(BareEncoders(), _bare_step)}
+    flops_row = {"flops_per_sample_clfa": flops["clfa"] / 2, "flops_per_sample_bare": flops["bare"] / 2}
+    flops_row["flop_ratio_bare_over_clfa"] = flops["bare"] / flops["clfa"]
+    print(f"train FLOPs per sample: clfa {flops['clfa'] / 2e9:.1f} G, bare {flops['bare'] / 2e9:.1f} G")
+    for row in rows:
+        row.update(flops_row)
     path = write_bench("clfa", rows, opts.out, steps=steps, warmup=warmup, device=opts.device)
     print(f"written to {path}")
     return {"rows": rows, "path": str(path)}
