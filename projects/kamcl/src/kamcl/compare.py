@@ -26,8 +26,8 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
-GRID_LRS = (0.001, 0.003, 0.01, 0.03)
-GRID_REGS = (1e-4, 1e-3)
+GRID_LRS = (0.003, 0.01, 0.03, 0.1)
+GRID_REGS = (1e-4, 1e-3, 1e-2, 1e-1)
 GRID_MODELS = {"lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
 MAX_EPOCHS = 400
 PATIENCE = 50
