@@ -174,3 +174,17 @@ def test_console_script_exits_zero(tmp_path) -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_torch_threads_option_sets_and_default_leaves_torch_alone(tmp_path) -> None:
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    try:
+        run = run_cli(main, ["fit", f"--torch_threads={target}", *tiny_trainer_args()], tmp_path, "paperkit_toy")
+        assert torch.get_num_threads() == target
+        assert yaml.safe_load((run / "config.yaml").read_text())["torch_threads"] == target
+        torch.set_num_threads(before)
+        run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")  # default null: untouched
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from pytorch_lightning.cli import LightningArgumentParser
 
 from clfa.data import CLFADataModule
@@ -24,17 +23,8 @@ class CLFACLI(PaperCLI):
             parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
         parser.link_arguments("data.image_size", "model.image_size")
         parser.link_arguments("data.use_ocr", "model.use_ocr")
-        parser.add_argument(
-            "--torch_threads", type=int | None, default=None, help="torch CPU threads (None = torch's default)"
-        )
-
-    def before_instantiate_classes(self) -> None:
-        super().before_instantiate_classes()
-        cfg = self.config[self.subcommand] if self.subcommand else self.config
-        threads = cfg.get("torch_threads")
-        if threads:
-            # The tiny default model is dominated by per-op overhead; extra threads only add contention on a shared CPU.
-            torch.set_num_threads(int(threads))
+        # `torch_threads` comes from paperkit's PaperCLI: the tiny default model is dominated by per-op overhead, and
+        # extra threads only add contention on a shared CPU, so default.yaml sets 1.
 
 
 def main(args: list[str] | None = None) -> CLFACLI | None:

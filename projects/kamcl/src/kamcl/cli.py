@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from pytorch_lightning.cli import LightningArgumentParser
 
 from kamcl.data import KAMCLDataModule
@@ -16,25 +15,10 @@ class KAMCLCLI(PaperCLI):
     slug = "kamcl"
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--torch_threads",
-            type=int,
-            default=0,
-            help="torch CPU threads (0 = torch's default). The embedded default uses 1: its graphs are tiny and on a "
-            "shared 2-core machine more threads were measured ~6x slower.",
-        )
+        # `torch_threads` comes from paperkit's PaperCLI; the embedded default sets 1: its graphs are tiny, and on a
+        # shared 2-core machine more threads were measured ~6x slower.
         for name in ("n_users", "n_items", "n_entities", "n_relations", "n_behaviours"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
-
-    def before_instantiate_classes(self) -> None:
-        super().before_instantiate_classes()
-        threads = (
-            self.config[self.subcommand].get("torch_threads", 0)
-            if self.subcommand
-            else self.config.get("torch_threads", 0)
-        )
-        if threads:
-            torch.set_num_threads(threads)
 
 
 def main(args: list[str] | None = None) -> KAMCLCLI | None:
