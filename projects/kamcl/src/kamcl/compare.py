@@ -1,10 +1,12 @@
 """``make compare-kamcl``: KAMCL vs baselines and ablations over 3 seeds on the synthetic data (spec §6, issue targets).
 
 Per split (hard = held-out items absent from the user's training view/cart/buy; plain = temporal leave-one-out):
-1. a learning-rate grid for each trained baseline (merged LightGCN, BPR-MF) on seed 0, selected on the *validation*
-   NDCG@10; the epoch is chosen by early stopping on validation within a shared budget of ``MAX_EPOCHS``,
-2. every variant x seed via ``paperkit.compare.run_compare`` (same epoch budget and early stopping for every trained
-   variant, KAMCL included; KAMCL keeps its default, untuned lr), 3. the target checks.
+1. a learning-rate x L2 grid for each trained baseline (merged LightGCN, BPR-MF) on seed 0, selected on the
+   *validation* NDCG@10; the epoch is chosen by early stopping on validation within a shared budget (``MAX_EPOCHS``,
+   ``PATIENCE``), 2. every variant x seed via ``paperkit.compare.run_compare`` (same budget for every trained variant,
+   KAMCL included; KAMCL keeps its default, untuned hyperparameters), 3. the target checks.
+Groups ``ablations`` (w/o CL1 / CL2 / KG) and ``shuffles`` (other relations shuffled) run on the hard split; the report
+adds the oracle ceiling (``kamcl.oracle``).
 Writes ``runs/compare/kamcl/<split>/results.{json,md}`` and a combined ``runs/compare/kamcl/results.md``.
 Full ranking and 1+99 sampled metrics are reported in separate tables.
 """
@@ -31,6 +33,7 @@ GRID_REGS = (1e-4, 1e-3, 1e-2, 1e-1)
 GRID_MODELS = {"lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
 MAX_EPOCHS = 400
 PATIENCE = 50
+SHUFFLED_PRICE = "kamcl shuffled price triples"
 FULL = [
     "test/ndcg@10",
     "test/hr@10",
@@ -89,9 +92,6 @@ def _ablations(root: Path, quick: bool = False) -> dict[str, list[str]]:
     names = {"kamcl w/o CL1 (behaviour)": "no_cl_behaviour", "kamcl w/o CL2 (knowledge)": "no_cl_kg"}
     names["kamcl w/o KG"] = "no_kg"
     return {label: [*_cfg(root, name), *_budget(quick)] for label, name in names.items()}
-
-
-SHUFFLED_PRICE = "kamcl shuffled price triples"
 
 
 def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
