@@ -183,8 +183,8 @@ def test_torch_threads_option_sets_and_default_leaves_torch_alone(tmp_path) -> N
         run = run_cli(main, ["fit", f"--torch_threads={target}", *tiny_trainer_args()], tmp_path, "paperkit_toy")
         assert torch.get_num_threads() == target
         assert yaml.safe_load((run / "config.yaml").read_text())["torch_threads"] == target
-        torch.set_num_threads(before)
+        torch.set_num_threads(3)  # a count nothing else sets
         run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")  # default null: untouched
-        assert torch.get_num_threads() == before
+        assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)

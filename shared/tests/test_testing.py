@@ -31,3 +31,9 @@ def test_tiny_trainer_args_overrides() -> None:
     args = tiny_trainer_args(trainer__max_epochs=3)
     assert "--trainer.max_epochs=3" in args and "--trainer.accelerator=cpu" in args
     assert "--trainer.max_epochs=1" not in args
+
+
+def test_tests_run_with_one_torch_thread() -> None:
+    import torch
+
+    assert torch.get_num_threads() == 1  # paperkit.testing.one_torch_thread (autouse)

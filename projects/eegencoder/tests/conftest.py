@@ -195,17 +195,6 @@ def write_classlabels(path: Path, y: np.ndarray) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared, oversubscribed 2-core machine two spinning threads are 10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def fixtures_io():
     """The writers, for tests that build their own files."""

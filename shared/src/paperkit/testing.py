@@ -1,6 +1,8 @@
 """Test helpers shared by every project's tests (loaded as a pytest plugin by the root ``conftest.py``).
 
 * ``no_network`` (autouse): any socket connection to a non-local address fails the test; ``HF_HUB_OFFLINE=1``.
+* ``one_torch_thread`` (autouse): every test runs with one torch intra-op thread, restored afterwards (tiny models on a
+  shared 2-core CI machine are several times faster that way, and a CLI's ``--torch_threads`` does not leak).
 * :data:`TINY_TRAINER` / :func:`tiny_trainer_args`: CLI overrides for a seconds-long CPU run.
 * :func:`run_cli`: run a project's ``main`` inside a folder (``tmp_path``), return the newest run folder.
 """
@@ -20,6 +22,7 @@ __all__ = [
     "NetworkBlockedError",
     "latest_run",
     "no_network",
+    "one_torch_thread",
     "run_cli",
     "tiny_trainer_args",
 ]
@@ -57,6 +60,17 @@ def _is_local(address: Any) -> bool:
     else:  # AF_UNIX paths and the like
         return True
     return host.startswith(_LOCAL) or host == ""
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Run the test with one torch intra-op thread and restore the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
