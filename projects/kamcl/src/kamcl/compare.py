@@ -1,12 +1,14 @@
 """``make compare-kamcl``: KAMCL vs baselines and ablations over 3 seeds on the synthetic data (spec §6, issue targets).
 
 Per split (hard = held-out items absent from the user's training view/cart/buy; plain = temporal leave-one-out):
-1. a learning-rate x L2 grid for each trained baseline (merged LightGCN, BPR-MF) on seed 0, selected on the
-   *validation* NDCG@10; the epoch is chosen by early stopping on validation within a shared budget (``MAX_EPOCHS``,
-   ``PATIENCE``), 2. every variant x seed via ``paperkit.compare.run_compare`` (same budget for every trained variant,
-   KAMCL included; KAMCL keeps its default, untuned hyperparameters), 3. the target checks.
-Groups ``ablations`` (w/o CL1 / CL2 / KG) and ``shuffles`` (other relations shuffled) run on the hard split; the report
-adds the oracle ceiling (``kamcl.oracle``).
+1. the same learning-rate x L2 grid for every trained model (KAMCL, merged LightGCN, BPR-MF) on seed 0, selected on
+   the *validation* NDCG@10; the epoch is chosen by early stopping on validation within a shared budget
+   (``MAX_EPOCHS``, ``PATIENCE``), 2. every variant x seed via ``paperkit.compare.run_compare`` (same budget for every
+   trained variant; the KAMCL variants use KAMCL's selected point, and KAMCL with its untuned defaults is reported
+   beside it), 3. the target checks.
+Groups ``ablations`` (w/o CL1 / CL2 / KG) and ``shuffles`` (other relations shuffled) run on the hard split with the
+KAMCL point that the hard split's grid selected (run ``--group main`` first); the report adds the oracle ceiling
+(``kamcl.oracle``).
 Writes ``runs/compare/kamcl/<split>/results.{json,md}`` and a combined ``runs/compare/kamcl/results.md``.
 Full ranking and 1+99 sampled metrics are reported in separate tables.
 """
@@ -30,10 +32,12 @@ log = logging.getLogger(__name__)
 
 GRID_LRS = (0.003, 0.01, 0.03, 0.1)
 GRID_REGS = (1e-4, 1e-3, 1e-2, 1e-1)
-GRID_MODELS = {"lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
+QUICK_GRID = ((0.01, 0.1), (1e-4, 1e-2))  # --quick: a 2 x 2 corner of the grid, to test the pipeline
+GRID_MODELS = {"kamcl": "kamcl", "lightgcn": "lightgcn merged", "bprmf": "bprmf (buy only)"}
 MAX_EPOCHS = 400
 PATIENCE = 50
 SHUFFLED_PRICE = "kamcl shuffled price triples"
+UNTUNED = ", untuned defaults (lr 0.01, L2 0.0001)"  # suffix of the KAMCL rows with default.yaml's point
 FULL = [
     "test/ndcg@10",
     "test/hr@10",
@@ -70,9 +74,16 @@ def _parse_point(name: str) -> dict[str, float]:
     return {"lr": lr, "reg_weight": reg}
 
 
-def _baseline(model: str, point: dict[str, float], root: Path, quick: bool = False) -> list[str]:
-    hp = [f"--model.optimizer.init_args.lr={point['lr']}", f"--model.reg_weight={point['reg_weight']}"]
-    return [*_cfg(root, model), *hp, *_budget(quick)]
+def _hp(point: dict[str, float] | None) -> list[str]:
+    if point is None:
+        return []
+    return [f"--model.optimizer.init_args.lr={point['lr']}", f"--model.reg_weight={point['reg_weight']}"]
+
+
+def _tuned(model: str, point: dict[str, float] | None, root: Path, quick: bool = False) -> list[str]:
+    """A grid model at ``point``: KAMCL is default.yaml itself, the baselines their configs/ablations/ file."""
+    cfg = [] if model == "kamcl" else _cfg(root, model)
+    return [*cfg, *_hp(point), *_budget(quick)]
 
 
 def _label(model: str, point: dict[str, float]) -> str:
@@ -80,35 +91,38 @@ def _label(model: str, point: dict[str, float]) -> str:
 
 
 def _variants(split: str, best: dict[str, dict], root: Path, quick: bool = False) -> dict[str, list[str]]:
+    """pop, each grid model at its selected point (KAMCL: also at its defaults), and on hard the price shuffle."""
     v = {"pop": _cfg(root, "pop")}
-    v |= {_label(m, point): _baseline(m, point, root, quick) for m, point in best.items()}
-    v["kamcl"] = _budget(quick)
+    v |= {_label(m, point): _tuned(m, point, root, quick) for m, point in best.items()}
+    v["kamcl" + UNTUNED] = _budget(quick)
     if split == "hard":
-        v[SHUFFLED_PRICE] = [*_cfg(root, "shuffled_price"), *_budget(quick)]
+        shuffled = _cfg(root, "shuffled_price")
+        v[SHUFFLED_PRICE] = [*shuffled, *_hp(best.get("kamcl")), *_budget(quick)]
+        v[SHUFFLED_PRICE + UNTUNED] = [*shuffled, *_budget(quick)]
     return v
 
 
-def _ablations(root: Path, quick: bool = False) -> dict[str, list[str]]:
+def _ablations(point: dict[str, float], root: Path, quick: bool = False) -> dict[str, list[str]]:
     names = {"kamcl w/o CL1 (behaviour)": "no_cl_behaviour", "kamcl w/o CL2 (knowledge)": "no_cl_kg"}
     names["kamcl w/o KG"] = "no_kg"
-    return {label: [*_cfg(root, name), *_budget(quick)] for label, name in names.items()}
+    return {label: [*_cfg(root, name), *_hp(point), *_budget(quick)] for label, name in names.items()}
 
 
-def _mean(summary: dict, variant_prefix: str, key: str = "test/ndcg@10") -> float:
-    """Mean of ``key`` for the variant named exactly ``variant_prefix``, else the first one starting with it."""
-    name = (
-        variant_prefix
-        if variant_prefix in summary
-        else next((k for k in summary if k.startswith(variant_prefix)), None)
-    )
-    if name is None:
-        raise KeyError(variant_prefix)
-    return summary[name][key]["mean"]
+def _find(summary: dict, name: str) -> str:
+    """The variant called ``name``, or ``name`` followed by its selected point ("name (lr ..., L2 ...)")."""
+    found = [k for k in summary if k == name or k.startswith(f"{name} (lr ")]
+    if len(found) != 1:
+        raise KeyError(f"{name!r}: expected one variant, found {found}")
+    return found[0]
+
+
+def _mean(summary: dict, name: str, key: str = "test/ndcg@10") -> float:
+    return summary[_find(summary, name)][key]["mean"]
 
 
 def targets(summary: dict) -> dict[str, float | bool]:
-    """The issue's acceptance checks on NDCG@10 (full ranking); the shuffle check only where that variant ran."""
-    k, lg, mf = (_mean(summary, p) for p in ("kamcl", "lightgcn", "bprmf"))
+    """The issue's acceptance checks on NDCG@10 (full ranking) for the tuned KAMCL; the shuffle check where it ran."""
+    k, lg, mf = (_mean(summary, GRID_MODELS[m]) for m in ("kamcl", "lightgcn", "bprmf"))
     out: dict[str, float | bool] = {
         "kamcl_over_lightgcn": k / lg,
         "kamcl_over_bprmf": k / mf,
@@ -123,32 +137,47 @@ def targets(summary: dict) -> dict[str, float | bool]:
     return out
 
 
-def _shuffles(quick: bool = False) -> dict[str, list[str]]:
+def _shuffles(point: dict[str, float], quick: bool = False) -> dict[str, list[str]]:
     """KAMCL with the tails of other relations shuffled: which attributes carry KAMCL's gain (hard split)."""
     rel = {"brand": [0], "category": [1], "rating": [3], "all four relations": [0, 1, 2, 3]}
     return {
-        f"kamcl shuffled {k} triples": [f"--data.shuffle_kg_relations={v}", *_budget(quick)] for k, v in rel.items()
+        f"kamcl shuffled {k} triples": [f"--data.shuffle_kg_relations={v}", *_hp(point), *_budget(quick)]
+        for k, v in rel.items()
     }
+
+
+def kamcl_point(out: Path) -> dict[str, float]:
+    """The KAMCL point selected by the hard split's grid (``out/hard/grid``), which the ablations and shuffles reuse."""
+    grid = _grid(out / "hard")
+    if grid is None or "kamcl" not in grid["best"]:
+        raise SystemExit(
+            f"No KAMCL grid results under {out / 'hard' / 'grid'}: the ablations and shuffles reuse the KAMCL point"
+            " selected on the hard split, so run `python -m kamcl.compare --split hard --group main` first"
+            " (same --out)."
+        )
+    return grid["best"]["kamcl"]
 
 
 def run_shuffles(seeds: list[int], out: Path, base: list[str], quick: bool = False) -> dict:
     base = [*base, "--data.hard_split=true", "--trainer.logger.init_args.name=kamcl_compare_shuffles"]
-    return run_compare(kamcl_main, "kamcl", _shuffles(quick), seeds=seeds, base_args=base, out_dir=out)
+    variants = _shuffles(kamcl_point(out), quick)
+    return run_compare(kamcl_main, "kamcl", variants, seeds=seeds, base_args=base, out_dir=out / "hard_shuffles")
 
 
 def run_ablations(seeds: list[int], out: Path, base: list[str], root: Path, quick: bool = False) -> dict:
     """KAMCL without each contrastive loss / without the KG, hard split (its own process: more CPU share)."""
     base = [*base, "--data.hard_split=true", "--trainer.logger.init_args.name=kamcl_compare_ablations"]
-    return run_compare(kamcl_main, "kamcl", _ablations(root, quick), seeds=seeds, base_args=base, out_dir=out)
+    variants = _ablations(kamcl_point(out), root, quick)
+    return run_compare(kamcl_main, "kamcl", variants, seeds=seeds, base_args=base, out_dir=out / "hard_ablations")
 
 
 def run_grid(split: str, out: Path, base: list[str], root: Path, quick: bool = False, seed: int = 0) -> dict:
-    """Learning-rate x L2 grid for LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
+    """Learning-rate x L2 grid for KAMCL, LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
     variants = {
-        _point_name(m, lr, reg): _baseline(m, {"lr": lr, "reg_weight": reg}, root, quick)
+        _point_name(m, lr, reg): _tuned(m, {"lr": lr, "reg_weight": reg}, root, quick)
         for m in GRID_MODELS
-        for lr in GRID_LRS
-        for reg in GRID_REGS
+        for lr in (QUICK_GRID[0] if quick else GRID_LRS)
+        for reg in (QUICK_GRID[1] if quick else GRID_REGS)
     }
     grid = run_compare(kamcl_main, "kamcl", variants, seeds=[seed], base_args=base, out_dir=out / "grid")
     return _grid_summary(grid["summary"], [seed])
@@ -218,7 +247,7 @@ def render(split: str, res: dict, extra: dict | None = None) -> str:
             for k, v in grid["validation_ndcg@10"].items()
         ]
         lines += [
-            f"Baseline grid, learning rate x L2 weight (seed {grid['seeds']}, validation NDCG@10; epoch by early"
+            f"Grid, learning rate x L2 weight (seed {grid['seeds']}, validation NDCG@10; epoch by early"
             f" stopping, patience {PATIENCE}, at most {MAX_EPOCHS} epochs):",
             "",
             markdown_table(rows),
@@ -241,8 +270,9 @@ def main(args: list[str] | None = None) -> dict:
         "--group",
         choices=["main", "ablations", "shuffles", "all"],
         default="all",
-        help="main = baselines + KAMCL (+ shuffled price on hard); ablations = w/o CL1, CL2, KG (hard); "
-        "shuffles = KAMCL with the brand / category / rating / all relations shuffled (hard)",
+        help="main = grid + baselines + KAMCL (+ shuffled price on hard); ablations = w/o CL1, CL2, KG (hard); "
+        "shuffles = KAMCL with the brand / category / rating / all relations shuffled (hard); ablations and shuffles "
+        "use the KAMCL point selected by the hard split's grid",
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core box)")
     p.add_argument("--report", action="store_true", help="only re-write the combined results.md")
@@ -261,9 +291,9 @@ def main(args: list[str] | None = None) -> dict:
             for split in splits:
                 results[split] = run_split(split, list(a.seeds), out / split, base, root, a.quick)
         if a.group in ("ablations", "all") and "hard" in splits:
-            results["ablations"] = run_ablations(list(a.seeds), out / "hard_ablations", base, root, a.quick)
+            results["ablations"] = run_ablations(list(a.seeds), out, base, root, a.quick)
         if a.group in ("shuffles", "all") and "hard" in splits:
-            results["shuffles"] = run_shuffles(list(a.seeds), out / "hard_shuffles", base, a.quick)
+            results["shuffles"] = run_shuffles(list(a.seeds), out, base, a.quick)
     parts = []
     extra: dict = {}
     for folder in ("hard_ablations", "hard_shuffles"):
