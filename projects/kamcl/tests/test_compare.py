@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ def _summary(values: dict[str, dict[str, list[float]]]) -> dict:
     return {name: aggregate_seeds([dict(zip(m, v)) for v in zip(*m.values())]) for name, m in values.items()}
 
 
-def test_grid_selects_each_baselines_lr_on_validation_not_test() -> None:
+def test_grid_selects_each_models_point_on_validation_not_test() -> None:
     v, e, t = "selection/val_ndcg@10", "selection/best_epoch", "test/ndcg@10"
     summary = _summary(
         {
@@ -55,12 +56,21 @@ def test_kamcl_variants_share_kamcls_selected_point_and_keep_an_untuned_row(tmp_
     tuned, shuffled = v["kamcl (lr 0.03, L2 0.01)"], v["kamcl shuffled price triples"]
     assert tuned == [*hp, *compare._budget(quick=False)]  # KAMCL is default.yaml itself: no --config
     assert all(a in shuffled for a in hp) and "shuffled_price.yaml" in shuffled[1]
-    untuned = v["kamcl" + compare.UNTUNED]
-    assert untuned == compare._budget(quick=False) and not any(
-        "lr=" in a for a in v["kamcl shuffled price triples" + compare.UNTUNED]
-    )
+    untuned_hp = compare._hp(compare.UNTUNED_POINT)
+    assert v["kamcl" + compare.UNTUNED] == [*untuned_hp, *compare._budget(quick=False)]
+    untuned_shuffle = v["kamcl shuffled price triples" + compare.UNTUNED]
+    assert "shuffled_price.yaml" in untuned_shuffle[1] and untuned_shuffle[2:4] == untuned_hp
     for variants in (compare._ablations(point, tmp_path), compare._shuffles(point)):
         assert len(variants) >= 3 and all(a in args for args in variants.values() for a in hp)
+
+
+def test_untuned_rows_are_default_yamls_point() -> None:
+    """The "untuned defaults" label names default.yaml's KAMCL learning rate and L2 weight."""
+    import yaml
+
+    default = yaml.safe_load((Path(compare.__file__).parent / "default.yaml").read_text())["model"]
+    point = {"lr": default["optimizer"]["init_args"]["lr"], "reg_weight": default["reg_weight"]}
+    assert point == compare.UNTUNED_POINT
 
 
 def test_ablations_refuse_to_run_without_the_hard_split_grid(tmp_path) -> None:
