@@ -71,6 +71,11 @@ def _gumbel_topk(logits: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
     return np.argsort(-g)[:k]
 
 
+def _attribute_utility(prefs: list[np.ndarray], w: np.ndarray, attrs: np.ndarray, relations) -> np.ndarray:
+    """Sum over ``relations`` (indices) of w_ur * log pi_u^r(t_r(i)): the noise-free attribute part, (U, I)."""
+    return sum((w[:, r : r + 1] * prefs[r][:, attrs[:, r]] for r in relations), np.zeros((w.shape[0], len(attrs))))
+
+
 def generate(cfg: SyntheticConfig) -> dict:
     """Sample the dataset. Returns behaviour event lists, the held-out test items and KG triples."""
     rng = np.random.default_rng(cfg.seed)
@@ -92,7 +97,7 @@ def generate(cfg: SyntheticConfig) -> dict:
         wu = np.clip(np.asarray(w)[None, :] + cfg.intent_jitter * rng.normal(size=(U, R)), 0.0, None)
         wu /= wu.sum(1, keepdims=True)
         weights[name] = wu
-        s = sum(wu[:, r : r + 1] * prefs[r][:, attrs[:, r]] for r in range(R))  # (U, I)
+        s = _attribute_utility(prefs, wu, attrs, range(R))
         utils[name] = s + cfg.pop_weight * log_pop[None, :] + cfg.noise * rng.normal(size=(U, I))
     events: dict[str, list[tuple[int, int, int]]] = {b: [] for b in SYNTHETIC_BEHAVIOURS}
     test_items: list[int | None] = []
@@ -146,13 +151,10 @@ def oracle_utility(
     ``relations=None`` uses all four attribute terms; ``pop`` adds the popularity term. Used to measure how much of
     the achievable ranking quality each attribute carries (e.g. what a perfect model without price could reach).
     """
-    truth, attrs = out["truth"], out["attrs"]
+    truth = out["truth"]
     keep = SYNTHETIC_RELATIONS if relations is None else relations
-    w = truth["weights"][behaviour]
-    s = np.zeros((out["n_users"], out["n_items"]))
-    for r, name in enumerate(SYNTHETIC_RELATIONS):
-        if name in keep:
-            s += w[:, r : r + 1] * truth["prefs"][r][:, attrs[:, r]]
+    idx = [r for r, name in enumerate(SYNTHETIC_RELATIONS) if name in keep]
+    s = _attribute_utility(truth["prefs"], truth["weights"][behaviour], out["attrs"], idx)
     if pop:
         s += cfg.pop_weight * truth["log_pop"][None, :]
     return s
