@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from paperkit.bench import BenchTarget, bench_arg_parser, compare, measure, summarize, write_bench
+from paperkit.bench import BenchTarget, bench_arg_parser, compare, measure, summarize, time_fn, write_bench
 from paperkit_toy import ToyModule
 
 
@@ -54,15 +54,34 @@ def test_compare_measures_both_and_reports_ratios() -> None:
 
         return f
 
-    res = compare(
-        BenchTarget("cand", ToyModule(), _batch, step=step("cand")),
+    calls["cand2"] = 0
+    rows = compare(
+        [
+            BenchTarget("cand", ToyModule(), _batch, step=step("cand")),
+            BenchTarget("cand2", ToyModule(hidden=4), _batch, step=step("cand2")),
+        ],
         BenchTarget("ref", nn.Linear(8, 3), _batch, step=step("ref"), optimizer=lambda p: torch.optim.SGD(p, lr=0.1)),
         steps=4,
         warmup=2,
     )
-    assert calls == {"cand": 6, "ref": 6}
-    assert res["speed_ratio"] == pytest.approx(res["candidate"]["steps_per_s"] / res["reference"]["steps_per_s"])
-    assert res["candidate"]["name"] == "cand" and res["reference"]["name"] == "ref"
+    assert calls == {"cand": 6, "cand2": 6, "ref": 6}  # the reference is measured once for both candidates
+    assert [r["candidate"]["name"] for r in rows] == ["cand", "cand2"]
+    for res in rows:
+        assert res["speed_ratio"] == pytest.approx(res["candidate"]["steps_per_s"] / res["reference"]["steps_per_s"])
+        assert res["reference"]["name"] == "ref"
+    assert rows[0]["reference"] is rows[1]["reference"]
+    with pytest.raises(TypeError):
+        compare(BenchTarget("cand", ToyModule(), _batch), BenchTarget("ref", ToyModule(), _batch))
+
+
+def test_time_fn_counts_calls_and_reports_seconds() -> None:
+    n = {"calls": 0}
+
+    def f() -> None:
+        n["calls"] += 1
+
+    r = time_fn(f, repeats=5, warmup=2)
+    assert n["calls"] == 7 and r["repeats"] == 5 and 0 <= r["median_s"] <= r["mean_s"] * 5
 
 
 def test_measure_rejects_zero_steps() -> None:

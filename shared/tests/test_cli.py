@@ -9,8 +9,9 @@ import pytest
 import torch
 import yaml
 
-from paperkit.cli import collect_rng_states, find_last_checkpoint, set_rng_states
-from paperkit.testing import latest_run, run_cli, tiny_trainer_args
+from paperkit.cli import collect_rng_states, set_rng_states
+from paperkit.runs import find_last_checkpoint, latest_run
+from paperkit.testing import run_cli, tiny_trainer_args
 from paperkit_toy import ToyCLI, main
 
 FAST = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
@@ -50,7 +51,10 @@ def test_train_writes_run_folder_checkpoints_and_metrics(tmp_path) -> None:
     assert (run / "metrics.csv").is_file()
     assert (run / "checkpoints" / "last.ckpt").is_file()
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert set(metrics) == {"test/acc", "test/loss"}
+    assert set(metrics) == {"test/acc", "test/loss", "selection/val_acc", "selection/best_epoch"}
+    best = next((run / "checkpoints").glob("epoch=*.ckpt"))
+    assert metrics["selection/best_epoch"] == torch.load(best, weights_only=False)["epoch"]
+    assert (run / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert metrics["test/acc"] > 0.8  # well-separated blobs: the test really evaluated a trained model
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["trainer"]["max_epochs"] == 2
@@ -188,3 +192,74 @@ def test_torch_threads_option_sets_and_default_leaves_torch_alone(tmp_path) -> N
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_option_abbreviations_are_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--model.hidde=5", "--print_config"])  # a prefix of --model.hidden
+    assert exc.value.code == 2
+    assert "--model.hidde" in capsys.readouterr().err
+
+
+def _exit_code_and_err(args: list[str], cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, args, cwd)
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_predict_refuses_random_weights_and_missing_checkpoints(tmp_path, capsys) -> None:
+    code, err = _exit_code_and_err(["predict", "--data.predict_file=x.npy"], tmp_path, capsys)
+    assert code == 2 and "needs a trained checkpoint" in err and "Traceback" not in err
+    for sub in ("predict", "test", "validate"):
+        code, err = _exit_code_and_err([sub, "--ckpt_path=missing.ckpt"], tmp_path, capsys)
+        assert code == 2 and "no such checkpoint file" in err, sub
+
+
+def test_predict_writes_one_row_per_sample_and_bad_files_are_errors(tmp_path, capsys) -> None:
+    import numpy as np
+
+    run = run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(7, 8)).astype("float32"))
+    out = run_cli(
+        main, ["predict", f"--ckpt_path={ckpt}", "--data.predict_file=x.npy", *FAST], tmp_path, "paperkit_toy"
+    )
+    lines = (out / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "id,pred,p_0,p_1,p_2" and len(lines) == 8
+    (tmp_path / "bad.npy").write_bytes(b"not a numpy file at all")
+    code, err = _exit_code_and_err(["predict", f"--ckpt_path={ckpt}", "--data.predict_file=bad.npy"], tmp_path, capsys)
+    assert code == 2 and "bad.npy" in err and "Traceback" not in err
+
+
+def test_test_prints_one_metrics_table(tmp_path, capsys) -> None:
+    run = run_cli(main, ["fit", *tiny_trainer_args()], tmp_path, "paperkit_toy")
+    capsys.readouterr()
+    out = run_cli(main, ["test", f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}", *FAST], tmp_path, "paperkit_toy")
+    printed = capsys.readouterr().out
+    assert printed.count("test/acc") == 1  # paperkit's table only, not Lightning's as well
+    assert json.loads((out / "test_metrics.json").read_text())["selection/val_acc"] >= 0  # read from the checkpoint
+
+
+def test_no_args_warning_or_litlogger_tip(tmp_path, capsys, caplog, monkeypatch) -> None:
+    import sys
+    import warnings
+
+    monkeypatch.setattr(sys, "argv", ["paperkit_toy", "fit", *tiny_trainer_args()])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_cli(main, sys.argv[1:], tmp_path)
+    assert not [w for w in caught if "args parameter" in str(w.message)]
+    assert "litlogger" not in capsys.readouterr().err + caplog.text
+
+
+@pytest.mark.parametrize("kind", ["parse", "instantiate"])
+def test_links_class_attributes_link_data_into_model(kind: str) -> None:
+    from paperkit_toy import ToyData, ToyModule
+
+    class Linked(ToyCLI):
+        parse_links = ToyCLI.parse_links if kind == "parse" else ()
+        links = () if kind == "parse" else ("n_classes", ("data.dim", "model.dim"))
+
+    cli = Linked(ToyModule, ToyData, args=["--data.n_classes=5", "--data.dim=4"], run=False)
+    assert cli.model.hparams.n_classes == 5 and cli.model.hparams.dim == 4
+    assert cli.model.net[0].in_features == 4

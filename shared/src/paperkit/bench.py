@@ -3,8 +3,9 @@
 A :class:`BenchTarget` is a model, a batch factory and a loss step. :func:`measure` runs ``warmup`` untimed optimiser
 steps, then ``steps`` timed ones, and reports steps/s, samples/s and peak memory: CUDA max-allocated bytes on a GPU,
 the peak resident set size (sampled every 5 ms in a background thread) above the pre-measurement RSS on the CPU.
-:func:`compare` measures a candidate and a named reference model in the same process, one after the other, and
-reports their ratios, so that the figure does not depend on the machine's absolute speed.
+:func:`compare` measures one reference and several candidates in the same process, one after the other, and reports
+each candidate's ratios to the reference, so that the figure does not depend on the machine's absolute speed.
+:func:`time_fn` times any callable (inference, sampling, feature extraction) the same way.
 
 ``python -m paperkit.bench summarize runs/bench/*.json`` turns the per-project JSON files into one markdown table.
 """
@@ -19,17 +20,19 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from pytorch_lightning.utilities import move_data_to_device
 from torch import nn
 
 from paperkit.report import markdown_table, save_json
 
-__all__ = ["BenchTarget", "bench_arg_parser", "compare", "measure", "summarize", "write_bench"]
+__all__ = ["BenchTarget", "bench_arg_parser", "compare", "measure", "summarize", "time_fn", "write_bench"]
 
 
 @dataclass
@@ -51,17 +54,6 @@ class BenchTarget:
     step: Callable[[nn.Module, Any], torch.Tensor] | None = None
     optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None
     batch_size: int | None = None
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, list | tuple):
-        out = [_to_device(v, device) for v in batch]
-        return type(batch)(out) if not hasattr(batch, "_fields") else type(batch)(*out)
-    return batch
 
 
 def _first_dim(batch: Any) -> int:
@@ -153,10 +145,9 @@ def measure(target: BenchTarget, *, steps: int = 20, warmup: int = 5, device: st
         loss.backward()
         opt.step()
 
-    batches = [_to_device(target.make_batch(), dev) for _ in range(min(steps, 4))]
+    batches = [move_data_to_device(target.make_batch(), dev) for _ in range(min(steps, 4))]
     batch_size = target.batch_size or _first_dim(batches[0])
-    ctx = sampler if sampler is not None else _Null()
-    with ctx, warnings.catch_warnings():
+    with sampler if sampler is not None else nullcontext(), warnings.catch_warnings():
         # a LightningModule's self.log() outside a Trainer only warns; the benchmark does not need the logs
         warnings.filterwarnings("ignore", message=r".*self.log\(\)` but the `self.trainer` reference.*")
         opt = _make_optimizer(target)
@@ -196,32 +187,56 @@ def measure(target: BenchTarget, *, steps: int = 20, warmup: int = 5, device: st
     return result
 
 
-class _Null:
-    def __enter__(self) -> _Null:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def compare(
-    candidate: BenchTarget,
+    candidates: Sequence[BenchTarget],
     reference: BenchTarget,
     *,
     steps: int = 20,
     warmup: int = 5,
     device: str | torch.device = "cpu",
-) -> dict:
-    """Measure ``candidate`` then ``reference`` in this process; ratios are candidate / reference."""
-    cand = measure(candidate, steps=steps, warmup=warmup, device=device)
+) -> list[dict]:
+    """Measure ``reference`` once, then every candidate, in this process; one row per candidate.
+
+    Each row: ``{"candidate": measure(...), "reference": measure(...), "speed_ratio", "samples_ratio",
+    "memory_ratio"}`` with ratios candidate / reference (speed > 1: the candidate is faster).
+    """
+    if isinstance(candidates, BenchTarget):
+        raise TypeError("compare() takes a list of candidate BenchTargets")
     ref = measure(reference, steps=steps, warmup=warmup, device=device)
-    return {
-        "candidate": cand,
-        "reference": ref,
-        "speed_ratio": cand["steps_per_s"] / ref["steps_per_s"],
-        "samples_ratio": cand["samples_per_s"] / ref["samples_per_s"],
-        "memory_ratio": cand["peak_mem_mb"] / ref["peak_mem_mb"] if ref["peak_mem_mb"] > 0 else float("nan"),
-    }
+    rows = []
+    for candidate in candidates:
+        cand = measure(candidate, steps=steps, warmup=warmup, device=device)
+        rows.append(
+            {
+                "candidate": cand,
+                "reference": ref,
+                "speed_ratio": cand["steps_per_s"] / ref["steps_per_s"],
+                "samples_ratio": cand["samples_per_s"] / ref["samples_per_s"],
+                "memory_ratio": cand["peak_mem_mb"] / ref["peak_mem_mb"] if ref["peak_mem_mb"] > 0 else float("nan"),
+            }
+        )
+    return rows
+
+
+def time_fn(fn: Callable[[], Any], *, repeats: int = 10, warmup: int = 2, device: str | torch.device = "cpu") -> dict:
+    """Seconds per call of ``fn()`` (median and mean over ``repeats`` timed calls after ``warmup`` untimed ones)."""
+    dev = torch.device(device)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"repeats": repeats, "median_s": times[len(times) // 2], "mean_s": sum(times) / len(times)}
 
 
 def bench_arg_parser(description: str) -> argparse.ArgumentParser:

@@ -9,21 +9,41 @@ What a project gets by subclassing :class:`PaperCLI` (or calling :func:`cli_main
 * a configurable ``ModelCheckpoint`` (``--checkpoint.*``) with ``save_last=True``;
 * ``fit --ckpt_path last`` resumes the most recent run *in its own folder*, restoring the RNG state as well, so an
   interrupted run ends with the same weights as an uninterrupted one;
-* after ``test`` the ``test/*`` metrics are written to ``test_metrics.json`` in the run folder;
+* after ``fit`` a learning-curve figure (``learning_curve.png``: training loss, validation loss and the monitored
+  metric per epoch, from ``metrics.csv``) in the run folder;
+* after ``test`` the ``test/*`` metrics, the module's ``extra_test_metrics()`` and the selected checkpoint's epoch
+  and score (``selection/best_epoch``, ``selection/<monitor>``) are written to ``test_metrics.json`` and printed as
+  one table;
 * ``<slug> train ...`` = ``fit`` then ``test`` on the best (or, per project, last) checkpoint in one process and one
   run folder; this is what ``make train-<slug>`` runs;
+* argument links declared as data (``links``), no option-name abbreviations, ``--torch_threads``;
+* ``predict`` refuses to run without ``--ckpt_path`` (no predictions from random weights), and any nonexistent
+  ``--ckpt_path`` is an error;
 * :class:`~paperkit.errors.PaperkitError` (missing data, malformed files) is printed as one paragraph, exit code 2.
+
+Private Lightning APIs used here, each because no public hook exists (re-check them on every Lightning upgrade):
+
+* ``LightningCLI._parse_ckpt_path``: the only place where ``--ckpt_path`` is read before the model is built; we
+  resolve ``last`` and refuse missing files there. No upstream issue asks for a public hook (searched Lightning's
+  tracker); Lightning itself silently skips a missing file there and fails later with a traceback.
+* ``ModelCheckpoint._should_save_on_train_epoch_end``, ``_should_skip_saving_checkpoint``,
+  ``_save_last_checkpoint``, ``_monitor_candidates``: to rewrite ``last.ckpt`` at every checkpoint event. Since
+  Lightning 2.6 ``save_last`` writes ``last.ckpt`` only when a top-k checkpoint is written at the same step, so it goes
+  stale once the monitored metric stops improving (reported downstream in openclimatefix/pvnet#542 and #544; no
+  upstream Lightning issue found when this was written).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import sys
 import warnings
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -32,34 +52,22 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from paperkit.errors import PaperkitError
-from paperkit.report import print_metrics, save_json
+from paperkit.report import print_metrics, save_json, save_learning_curve
+from paperkit.runs import RUNS_DIR, find_last_checkpoint, run_dir
 
 __all__ = [
+    "LearningCurve",
     "PaperCLI",
     "PaperCheckpoint",
     "RNGStateCallback",
     "TestReport",
     "cli_main",
     "collect_rng_states",
-    "find_last_checkpoint",
-    "run_dir",
+    "selection_metrics",
     "set_rng_states",
 ]
 
 log = logging.getLogger(__name__)
-
-RUNS_DIR = "runs"
-
-
-def run_dir(trainer: pl.Trainer) -> Path:
-    """The run folder of a trainer (``runs/<slug>/version_N``), created if needed.
-
-    Call it on every rank: ``trainer.log_dir`` broadcasts from rank 0, so calling it on rank 0 alone hangs under DDP.
-    """
-    path = Path(trainer.log_dir or trainer.default_root_dir)
-    if trainer.is_global_zero:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def collect_rng_states() -> dict[str, Any]:
@@ -122,8 +130,35 @@ class RNGStateCallback(Callback):
             set_rng_states(self._pending)
 
 
+def selection_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The best checkpoint's epoch and monitored score: ``selection/best_epoch``, ``selection/<monitor, / -> _>``.
+
+    From the checkpoint callback of this process (``train``), else from the state saved in the tested checkpoint
+    (``test --ckpt_path ...``). Empty when nothing was monitored.
+    """
+    cb = trainer.checkpoint_callback
+    best_path = getattr(cb, "best_model_path", "") if cb is not None else ""
+    score = getattr(cb, "best_model_score", None) if cb is not None else None
+    monitor = getattr(cb, "monitor", None) if cb is not None else None
+    if (not best_path or score is None) and trainer.ckpt_path and Path(trainer.ckpt_path).is_file():
+        ckpt = torch.load(trainer.ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+        for key, state in ckpt.get("callbacks", {}).items():
+            if str(key).startswith(("ModelCheckpoint", "PaperCheckpoint")) and state.get("best_model_path"):
+                best_path, score = state["best_model_path"], state.get("best_model_score")
+                monitor = state.get("monitor")
+                break
+    if not monitor or score is None:
+        return {}
+    out = {f"selection/{monitor.replace('/', '_')}": float(score)}
+    if best_path and Path(best_path).is_file():
+        best = torch.load(best_path, map_location="cpu", mmap=True, weights_only=False)
+        out["selection/best_epoch"] = float(best["epoch"])
+    return out
+
+
 class TestReport(Callback):
-    """After ``test``: write the ``test/*`` metrics to ``test_metrics.json`` in the run folder and print them."""
+    """After ``test``: write the ``test/*`` metrics (+ ``extra_test_metrics()`` + the checkpoint selection) to
+    ``test_metrics.json`` in the run folder and print them as one table."""
 
     filename = "test_metrics.json"
 
@@ -132,6 +167,7 @@ class TestReport(Callback):
         extra = getattr(pl_module, "extra_test_metrics", None)
         if callable(extra):
             metrics.update({k: float(v) for k, v in extra().items()})
+        metrics.update(selection_metrics(trainer))
         path = run_dir(trainer) / self.filename  # collective: every rank
         if not trainer.is_global_zero:
             return
@@ -140,19 +176,25 @@ class TestReport(Callback):
         log.info("Test metrics written to %s", path)
 
 
-def find_last_checkpoint(save_dir: str | Path, name: str) -> tuple[Path, int] | None:
-    """The newest ``<save_dir>/<name>/version_N/checkpoints/last.ckpt`` and its version number, or None."""
-    candidates = []
-    for ckpt in Path(save_dir, name).glob("version_*/checkpoints/last*.ckpt"):
-        try:
-            version = int(ckpt.parent.parent.name.removeprefix("version_"))
-        except ValueError:
-            continue
-        candidates.append((ckpt.stat().st_mtime, version, ckpt))
-    if not candidates:
-        return None
-    _, version, ckpt = max(candidates)
-    return ckpt, version
+class LearningCurve(Callback):
+    """After ``fit``: ``learning_curve.png`` (train loss, val loss, the monitored metric per epoch) in the run
+    folder."""
+
+    filename = "learning_curve.png"
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        folder = run_dir(trainer)  # collective: every rank
+        logger = trainer.logger
+        if not trainer.is_global_zero or logger is None or trainer.sanity_checking:
+            return
+        logger.save()  # flush metrics.csv
+        metrics_csv = Path(logger.log_dir or folder) / "metrics.csv"
+        if not metrics_csv.is_file():
+            return
+        monitor = getattr(trainer.checkpoint_callback, "monitor", None)
+        path = save_learning_curve(metrics_csv, folder / self.filename, monitor)
+        if path is not None:
+            log.info("Learning curve written to %s", path)
 
 
 class PaperCheckpoint(ModelCheckpoint):
@@ -181,13 +223,27 @@ class PaperCheckpoint(ModelCheckpoint):
 class PaperCLI(LightningCLI):
     """LightningCLI with the workspace defaults. Subclasses set ``slug`` (and ``package`` if it differs).
 
-    ``test_ckpt`` chooses the checkpoint that ``train`` tests after ``fit``: ``"best"`` (monitored metric, the
-    default) or ``"last"`` (e.g. a method whose final stage is the model to report).
+    Class attributes:
+
+    * ``slug`` (required), ``package`` (import package, if it differs from the slug);
+    * ``test_ckpt``: the checkpoint that ``train`` tests after ``fit``, ``"best"`` (monitored metric, the default) or
+      ``"last"`` (a method whose final stage is the model to report);
+    * ``links``: sizes the data knows, linked into the model at instantiation: ``"n_classes"`` links
+      ``data.n_classes -> model.n_classes``, ``("data.a", "model.b")`` an explicit pair;
+    * ``parse_links``: ``(source, target)`` pairs linked at parse time (values that the config alone determines);
+    * ``predict_input`` / ``predict_input_suffix``: the option that points ``predict`` at a user's file, and the file
+      type it expects (the workspace's predict contract test feeds it missing and undecodable files);
+    * ``extra_callbacks``: callback classes added as configurable trainer callbacks with their default arguments.
     """
 
     slug: ClassVar[str] = ""
     package: ClassVar[str | None] = None
-    test_ckpt: ClassVar[str] = "best"
+    test_ckpt: ClassVar[Literal["best", "last"]] = "best"
+    links: ClassVar[tuple[str | tuple[str, str], ...]] = ()
+    parse_links: ClassVar[tuple[tuple[str, str], ...]] = ()
+    predict_input: ClassVar[str | None] = None
+    predict_input_suffix: ClassVar[str] = ".bin"
+    extra_callbacks: ClassVar[tuple[type[Callback], ...]] = ()
 
     def __init__(self, model_class: Any = None, datamodule_class: Any = None, **kwargs: Any) -> None:
         if not self.slug:
@@ -198,16 +254,18 @@ class PaperCLI(LightningCLI):
         run = kwargs.get("run", True)
         parser_kwargs = kwargs.pop("parser_kwargs", None)
         if parser_kwargs is None:
+            # no abbreviations: `--model.n_head 3` must be an error, not a silent `--model.n_heads 3`
+            common = {"default_config_files": defaults, "allow_abbrev": False}
             if run:
-                parser_kwargs = {sub: {"default_config_files": defaults} for sub in self.subcommands()}
+                parser_kwargs = {"allow_abbrev": False, **{sub: dict(common) for sub in self.subcommands()}}
             else:
-                parser_kwargs = {"default_config_files": defaults}
+                parser_kwargs = common
         trainer_defaults = {
             "logger": {
                 "class_path": "pytorch_lightning.loggers.CSVLogger",
                 "init_args": {"save_dir": RUNS_DIR, "name": self.slug},
             },
-            "callbacks": [RNGStateCallback(), TestReport()],
+            "callbacks": [RNGStateCallback(), TestReport(), LearningCurve(), *(c() for c in self.extra_callbacks)],
             **kwargs.pop("trainer_defaults", {}),
         }
         kwargs.setdefault("seed_everything_default", 0)
@@ -232,10 +290,35 @@ class PaperCLI(LightningCLI):
             "often several times faster with 1.",
         )
 
-    # --- resume: `--ckpt_path last` continues the newest run in its own folder -------------------------------------
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Apply ``links`` and ``parse_links``; a subclass that overrides this calls ``super()`` first."""
+        for link in self.links:
+            src, dst = (f"data.{link}", f"model.{link}") if isinstance(link, str) else link
+            parser.link_arguments(src, dst, apply_on="instantiate")
+        for src, dst in self.parse_links:
+            parser.link_arguments(src, dst)
+
+    # --- checkpoints: `--ckpt_path last` continues the newest run in its own folder; missing files are errors -------
     def _parse_ckpt_path(self) -> None:
         sub = self.config.get("subcommand")
-        if sub and self.config[sub].get("ckpt_path") == "last":
+        ckpt = self.config[sub].get("ckpt_path") if sub else None
+        if sub == "predict" and not ckpt:
+            raise PaperkitError(
+                f"'{self.slug} predict' needs a trained checkpoint: pass --ckpt_path "
+                f"runs/{self.slug}/version_N/checkpoints/<best or last>.ckpt (or --ckpt_path last for the newest run). "
+                "Predictions from randomly initialised weights would be meaningless."
+            )
+        if ckpt and ckpt not in ("last", "best", "hpc", "registry") and not Path(ckpt).is_file():
+            raise PaperkitError(
+                f"--ckpt_path '{ckpt}': no such checkpoint file. Runs write theirs to "
+                f"runs/{self.slug}/version_N/checkpoints/ (or pass --ckpt_path last for the newest run's last.ckpt)."
+            )
+        if sub and ckpt == "best" and sub != "fit":
+            raise PaperkitError(
+                f"--ckpt_path best only means something right after fit in the same process; pass the file, e.g. "
+                f"runs/{self.slug}/version_N/checkpoints/<name>.ckpt."
+            )
+        if sub and ckpt == "last":
             save_dir, name = self._logger_location(self.config[sub])
             found = find_last_checkpoint(save_dir, name)
             if found is None:
@@ -262,6 +345,8 @@ class PaperCLI(LightningCLI):
         threads = cfg.get("torch_threads")
         if threads:
             torch.set_num_threads(int(threads))
+        if self.subcommand == "test" and "verbose" in cfg:
+            cfg["verbose"] = False  # TestReport prints the one table (Lightning's own would be a second)
         if self._resume_version is not None:
             # resuming writes into the run's own checkpoints/ folder on purpose
             warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
@@ -281,7 +366,9 @@ class PaperCLI(LightningCLI):
             ckpt = cb.last_model_path
         if self.trainer.interrupted:
             return {}
-        results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, weights_only=False)
+        results = self.trainer.test(
+            self.model, datamodule=self.datamodule, ckpt_path=ckpt, weights_only=False, verbose=False
+        )
         folder = run_dir(self.trainer)  # collective: every rank
         if self.trainer.is_global_zero:
             log.info("Run folder: %s", folder)
@@ -305,11 +392,37 @@ def cli_main(
     if train:
         argv[0] = "fit"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _quiet_lightning_tips()
     try:
-        cli = cli_class(model_class, datamodule_class, args=argv, **kwargs)
-        if train:
-            cli.test_after_fit()
+        with _argv_is(argv):
+            cli = cli_class(model_class, datamodule_class, args=argv, **kwargs)
+            if train:
+                cli.test_after_fit()
         return cli if args is not None else None
     except PaperkitError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
+
+
+@contextlib.contextmanager
+def _argv_is(argv: list[str]) -> Iterator[None]:
+    """Hide the console script's own ``sys.argv`` while the CLI parses ``argv`` (the same words, possibly with
+    ``train`` rewritten to ``fit``): LightningCLI warns when it sees both."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "paperkit"]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_lightning_tips() -> None:
+    """Drop Lightning's advertisement for its cloud logger (printed on every run)."""
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropTips) for f in logger.filters):
+        logger.addFilter(_DropTips())

@@ -89,7 +89,7 @@ def main(args: list[str] | None = None) -> dict:
         ref = BenchTarget("BERT-base + ViT-B/32 (bare)", BareEncoders(), lambda b=b: _batch(b), _bare_step, opt, b)
         if not flops:  # counted once, on the CPU, before the timed models move to the device
             flops = {"clfa": train_flops(cand.model, _clfa_step), "bare": train_flops(ref.model, _bare_step)}
-        res = compare(cand, ref, steps=steps, warmup=warmup, device=opts.device)
+        res = compare([cand], ref, steps=steps, warmup=warmup, device=opts.device)[0]
         rows.append({"batch_size": b, **res})
         print(
             f"batch {b}: clfa {res['candidate']['samples_per_s']:.2f} samples/s, bare encoders "

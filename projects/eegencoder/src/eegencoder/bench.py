@@ -52,8 +52,8 @@ def main(args: list[str] | None = None) -> dict:
         ),
     ]
     for cand_name, cand, ref_name, ref in pairs:
-        res = compare(_target(cand_name, cand), _target(ref_name, ref), steps=opts.steps, warmup=opts.warmup,
-                      device=opts.device)  # fmt: skip
+        [res] = compare([_target(cand_name, cand)], _target(ref_name, ref), steps=opts.steps, warmup=opts.warmup,
+                        device=opts.device)  # fmt: skip
         row = {"pair": f"{cand_name} vs {ref_name}", **res}
         rows.append(row)
         print(

@@ -123,7 +123,7 @@ def main(args: list[str] | None = None) -> list[dict]:
             "kamcl.MergedLightGCN (merged, pre-normalised)", ours_lgcn, make_batch, step=kamcl_step, optimizer=opt
         ),
     ):
-        res = compare(t_kamcl, ref, **kw)
+        res = compare([t_kamcl], ref, **kw)[0]
         steps_per_epoch = int(np.ceil(n_buy / a.batch_size))
         for key in ("candidate", "reference"):
             res[key]["epoch_s"] = steps_per_epoch / res[key]["steps_per_s"]
