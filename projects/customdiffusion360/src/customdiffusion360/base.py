@@ -189,7 +189,9 @@ class Base(nn.Module):
 
     @property
     def latent_size(self) -> int:
-        return self.image_size // (8 if self.vae is not None else 1)
+        if self.vae is None:
+            return self.image_size
+        return self.image_size // 2 ** (len(self.vae.config.block_out_channels) - 1)  # SDXL's VAE: / 8
 
     def tokenize(self, prompts: list[str], device: torch.device) -> list[torch.Tensor]:
         return [

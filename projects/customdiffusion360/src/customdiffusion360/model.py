@@ -61,6 +61,7 @@ class PoseConfig:
     importance_prob: float = 0.9  # training; always at evaluation (when a previous pose block exists)
     clip_grid: float = 1.2
     trainkeys: Literal["pose", "poseattn", "all"] = "pose"
+    use_pose: bool = True  # False: the token-only ablation (no FeatureNeRF; the pose blocks pass through, frozen)
 
     def __post_init__(self) -> None:
         self.pose_transformers = list(self.pose_transformers)
@@ -294,6 +295,8 @@ class CustomDiffusion360(nn.Module):
         reuse: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, NeRFOutput]]:
         """Target stream: ε̂ (B, C, H, W) and the per-block renderings. ref_features: {block: (B, N, d, h, w)}."""
+        if not self.cfg.use_pose:
+            return self.base_forward(x_t, t, text), {}
         importance = (not self.training) or random.random() < self.cfg.importance_prob
         with self.mode(
             "render",

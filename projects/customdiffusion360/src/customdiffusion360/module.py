@@ -66,9 +66,9 @@ class CD360Module(LightningModule):
         self,
         base: str = "tiny",
         base_kind: Literal["pixel", "sdxl"] = "pixel",
-        base_cache: str = "data/customdiffusion360/base",
-        base_pretrain_steps: int = 300,
-        base_pretrain_batch: int = 16,
+        base_cache: str = "~/.cache/customdiffusion360",
+        base_pretrain_steps: int = 200,
+        base_pretrain_batch: int = 8,
         base_pretrain_lr: float = 2e-3,
         base_seed: int = 0,
         # tiny base sizes (TinyBaseConfig)
@@ -84,7 +84,7 @@ class CD360Module(LightningModule):
         token: str = "<new1>",
         init_token: str | int | None = "cube",
         # pose blocks (PoseConfig)
-        pose_transformers: tuple[int, ...] = (3, 5),
+        pose_transformers: tuple[int, ...] = (0, 2),
         pose_every: int = 4,
         n_samples: int = 12,
         near: float = 0.0,
@@ -98,6 +98,7 @@ class CD360Module(LightningModule):
         importance_prob: float = 0.9,
         clip_grid: float = 1.2,
         trainkeys: Literal["pose", "poseattn", "all"] = "pose",
+        use_pose: bool = True,
         # objective
         lambda_fg: float = 10.0,
         lambda_bg: float = 10.0,
@@ -169,7 +170,9 @@ class CD360Module(LightningModule):
             "seed": h.base_seed,
             "generic": str(generic_dir.name),
         }
-        folder = cached_dir(h.base_cache, "tiny", settings, lambda d: self._pretrain_tiny(d, generic_dir))
+        folder = cached_dir(
+            Path(h.base_cache).expanduser(), "tiny", settings, lambda d: self._pretrain_tiny(d, generic_dir)
+        )
         pre = load_base(folder, "pixel", (h.token,), h.init_token, h.image_size)
         self._copy_base(pre)
         self.base_ready.fill_(True)
@@ -391,7 +394,7 @@ class CD360Module(LightningModule):
             img = F.adaptive_avg_pool2d(image01, s).flatten(2).transpose(1, 2)  # (B, P, 3)
             comp = out.rgb + (1 - out.opacity.clamp(0, 1)).unsqueeze(-1)  # composited on white
             m[f"{stage}_psnr"].update(comp.clamp(0, 1), img)
-        for k in ("mse_true", "mse_shifted", "camera_win_rate", "iou", "psnr"):
+        for k in ("mse_true", "mse_shifted", "camera_win_rate", *(("iou", "psnr") if outs else ())):
             self.log(f"{stage}/{k}", m[f"{stage}_{k}"], on_step=False, on_epoch=True, batch_size=b)
         if stage == "test":
             self._test_rows.append({"index": batch["index"].cpu(), "mse_true": mse_t.cpu(), "mse_shifted": mse_s.cpu()})
