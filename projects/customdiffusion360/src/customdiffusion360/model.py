@@ -28,7 +28,7 @@ import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 class PoseConfig:
     """Where the pose blocks go and how FeatureNeRF renders (defaults: the paper's SDXL setting)."""
 
-    pose_transformers: list[int] = field(default_factory=lambda: [0, 2, 4, 6, 8, 10])
+    pose_transformers: tuple[int, ...] = (0, 2, 4, 6, 8, 10)
     pose_every: int = 4
     n_samples: int = 24
     near: float = 0.0
@@ -64,7 +64,7 @@ class PoseConfig:
     use_pose: bool = True  # False: the token-only ablation (no FeatureNeRF; the pose blocks pass through, frozen)
 
     def __post_init__(self) -> None:
-        self.pose_transformers = list(self.pose_transformers)
+        self.pose_transformers = tuple(int(i) for i in self.pose_transformers)
         if not self.pose_transformers:
             raise ValueError("pose_transformers is empty: at least one transformer must get a pose block")
         if self.pose_every < 1 or self.n_samples < 2:

@@ -116,6 +116,9 @@ class CD360Module(LightningModule):
         guidance_text: float = 7.5,
         guidance_image: float = 3.5,
         sample_seed: int = 0,
+        alignment: bool = False,
+        clip_model: str = "openai/clip-vit-large-patch14",
+        dino_model: str = "facebook/dinov2-base",
         optimizer: OptimizerCallable = lambda p: torch.optim.AdamW(p, lr=1e-4),
     ) -> None:
         super().__init__()
@@ -432,6 +435,15 @@ class CD360Module(LightningModule):
         if getattr(dm, "hparams", {}).get("dataset") == "synthetic":
             acc, dom = face_accuracy(samples, images, masks)
             self._extra = {"test/face_acc": acc, "test/dominant_face_acc": dom}
+        if self.hparams.alignment:  # real runs: CLIP text alignment and DINO image alignment
+            from customdiffusion360.alignment import Alignment
+
+            al = Alignment(self.hparams.clip_model, self.hparams.dino_model, self.device)
+            prompts = [
+                p.replace(self.hparams.token, "").replace("  ", " ") for s in self._test_samples for p in s["prompt"]
+            ]
+            self._extra["test/clip_text"] = float(al.clip_text(samples, prompts).mean())
+            self._extra["test/dino_image"] = float(al.dino_image(samples, (images + 1) / 2).mean())
         rows = self._test_rows
         if rows:
             t, s = (
