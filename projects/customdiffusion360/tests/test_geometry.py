@@ -22,7 +22,7 @@ from customdiffusion360.cameras import (
 )
 from customdiffusion360.datasets.common import fov_to_focal
 from customdiffusion360.datasets.synthetic import orbit_cameras, render_cube
-from customdiffusion360.nerf import sample_pdf, stratified_depths, volume_render
+from customdiffusion360.nerf import Cameras, sample_pdf, sample_reference_features, stratified_depths, volume_render
 
 
 def test_projected_cube_corners_bound_the_rendered_silhouette() -> None:
@@ -143,3 +143,18 @@ def test_positional_encoding_by_hand() -> None:
     f = [math.pi / 2, math.pi]
     expected = [0.25, math.sin(f[0] * 0.25), math.cos(f[0] * 0.25), math.sin(f[1] * 0.25), math.cos(f[1] * 0.25)]
     torch.testing.assert_close(enc, torch.tensor([expected]))
+
+
+def test_points_on_a_ray_sample_the_reference_feature_of_their_own_pixel() -> None:
+    """With the reference camera equal to the target camera, every depth sample of a pixel's ray reads that pixel's
+    feature (checks the NDC sign flip for grid_sample and align_corners=False)."""
+    R, T = orbit_cameras(2)
+    f, pp = torch.full((2, 2), 1.5), torch.zeros(2, 2)
+    h = w = 6
+    feats = torch.arange(2 * h * w, dtype=torch.float32).reshape(2, 1, 1, h, w)  # (B, N=1, d=1, h, w)
+    o, d = rays_from_camera(R, T, f, pp, h, w)
+    depths = torch.tensor([0.5, 1.0, 2.0])
+    pts = (o.unsqueeze(2) + depths.view(1, 1, 3, 1) * d.unsqueeze(2)).reshape(2, 1, -1, 3)  # (B, 1, P*3, 3)
+    cams = Cameras(R[:, None], T[:, None], f[:, None], pp[:, None])
+    got = sample_reference_features(pts, cams, feats)[..., 0].reshape(2, h * w, 3)
+    torch.testing.assert_close(got, feats.reshape(2, h * w, 1).expand(2, h * w, 3), atol=1e-4, rtol=0)

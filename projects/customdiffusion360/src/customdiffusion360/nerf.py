@@ -25,7 +25,16 @@ from torch import nn
 
 from customdiffusion360.cameras import camera_centers, plucker, positional_encoding, project, rays_from_camera
 
-__all__ = ["Cameras", "FeatureNeRF", "NeRFOutput", "sample_pdf", "stratified_depths", "trunc_exp", "volume_render"]
+__all__ = [
+    "Cameras",
+    "FeatureNeRF",
+    "NeRFOutput",
+    "sample_pdf",
+    "sample_reference_features",
+    "stratified_depths",
+    "trunc_exp",
+    "volume_render",
+]
 
 
 @dataclass
@@ -188,7 +197,7 @@ class FeatureNeRF(nn.Module):
         ``prev_weights`` = (depths, weights) of the previous pose block in the same transformer: with ``importance``
         the D samples are drawn from that distribution instead of the stratified bins.
         """
-        b, n, d, h, w = ref_features.shape
+        b, n, d = ref_features.shape[:3]
         train = self.training
         origins, dirs = rays_from_camera(
             target.R, target.T, target.focal, target.pp, *hw, jitter=generator if train else None
@@ -206,14 +215,7 @@ class FeatureNeRF(nn.Module):
             depths = stratified_depths((b, p), self.n_samples, self.near, self.far, generator, train, origins.device)
         pts = origins.unsqueeze(2) + depths.unsqueeze(-1) * dirs.unsqueeze(2)  # (B, P, D, 3)
         flat = pts.reshape(b, 1, p * self.n_samples, 3).expand(b, n, -1, 3)  # (B, N, PD, 3)
-        # projection into every reference camera and bilinear sampling of its features
-        xy, _z = project(flat, refs.R, refs.T, refs.focal, refs.pp)  # (B, N, PD, 2) NDC (+x left, +y up)
-        grid = (-xy).clamp(-self.clip_grid, self.clip_grid).reshape(b * n, 1, -1, 2)  # grid_sample: +x right, +y down
-        feats = ref_features.reshape(b * n, d, h, w)
-        if ref_valid is not None:
-            feats = feats * ref_valid.reshape(b * n, 1, h, w)  # padding mask
-        sampled = F.grid_sample(feats, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        sampled = sampled.reshape(b, n, d, -1).transpose(-1, -2)  # (B, N, PD, d)
+        sampled = sample_reference_features(flat, refs, ref_features, self.clip_grid, ref_valid)  # (B, N, PD, d)
         # per-view MLP with positional encodings in the reference frame
         pts_ref = flat @ refs.R + refs.T.unsqueeze(-2)  # (B, N, PD, 3)
         o_ref = origins.unsqueeze(1) @ refs.R + refs.T.unsqueeze(-2)  # (B, N, P, 3)
@@ -252,6 +254,26 @@ class FeatureNeRF(nn.Module):
             weights=weights,
             depths=depths,
         )
+
+
+def sample_reference_features(
+    points: torch.Tensor,
+    refs: Cameras,
+    features: torch.Tensor,
+    clip_grid: float = 1.2,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Project world points (B, N, P, 3) into the N reference cameras and sample their feature maps (B, N, d, h, w)
+    bilinearly: (B, N, P, d). NDC (+x left, +y up) is negated for ``grid_sample`` and clipped to ±clip_grid; points
+    outside the image read the zero padding."""
+    b, n, d, h, w = features.shape
+    xy, _z = project(points, refs.R, refs.T, refs.focal, refs.pp)  # (B, N, P, 2)
+    grid = (-xy).clamp(-clip_grid, clip_grid).reshape(b * n, 1, -1, 2)  # grid_sample: +x right, +y down
+    feats = features.reshape(b * n, d, h, w)
+    if valid is not None:
+        feats = feats * valid.reshape(b * n, 1, h, w)  # padding mask
+    out = F.grid_sample(feats, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (BN, d, 1, P)
+    return out.reshape(b, n, d, -1).transpose(-1, -2)
 
 
 def _match_rays(x: torch.Tensor, p: int) -> torch.Tensor:
