@@ -1,4 +1,4 @@
-"""CLI smoke tests: fast_dev_run offline in an empty folder, every shipped config parses, train writes its outputs,
+"""CLI tests: fast_dev_run offline in an empty folder writes the data and the teacher cache, train writes its outputs,
 predict writes probabilities for an image + text pair and for a folder with a JSON list."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from clfa.cli import main
 from paperkit.testing import run_cli, tiny_trainer_args
 
 PROJECT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(str(p) for p in (PROJECT / "configs").rglob("*.yaml"))
 SMALL = ["--data.synthetic.n_train=64", "--data.synthetic.n_valid=32", "--data.synthetic.n_test=32"]
 
 
@@ -21,15 +20,6 @@ def test_fast_dev_run_in_empty_folder(tmp_path) -> None:
     run_cli(main, ["fit", "--trainer.fast_dev_run=true", *SMALL], tmp_path)
     assert (tmp_path / "data/clfa/synthetic/text_json_final/train.json").is_file()
     assert any((tmp_path / "data/clfa/synthetic/clfa_teacher_cache").glob("synthetic-train-*.pt"))
-
-
-@pytest.mark.parametrize("config", [None, *CONFIGS], ids=lambda c: Path(c).name if c else "default")
-def test_print_config(config, capsys) -> None:
-    args = ["fit", *(["--config", config] if config else []), "--print_config"]
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code in (0, None)
-    assert "model:" in capsys.readouterr().out
 
 
 def test_train_then_predict(tmp_path) -> None:

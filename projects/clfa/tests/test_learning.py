@@ -1,5 +1,5 @@
-"""Learning check on the embedded synthetic task (spec §8 acceptance): with the CLIP-guided alignment the tiny model
-reaches >= 0.85 held-out test accuracy; without it (alpha = 0) it stays >= 25 points lower (near chance)."""
+"""Learning check on the embedded synthetic task (README, "Embedded default"): with the CLIP-guided alignment the
+tiny model reaches >= 0.85 held-out test accuracy; without it (alpha = 0) it stays >= 25 points lower (near chance)."""
 
 from __future__ import annotations
 

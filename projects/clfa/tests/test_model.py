@@ -14,6 +14,7 @@ from clfa.losses import clfa_loss, contrastive_alignment
 from clfa.metrics import metrics_from_confusion
 from clfa.model import CLFA, CLFAConfig
 from clfa.optim import BertAdam, warmup_linear
+from paperkit.testing import assert_all_params_get_grad
 
 SIZES = EncoderSizes(vocab_size=40, text_hidden=16, text_layers=1, text_heads=2, image_size=16, patch_size=8,
                      image_hidden=16, image_layers=1, image_heads=2)  # fmt: skip
@@ -57,9 +58,7 @@ def test_shapes_and_every_parameter_gets_a_gradient(aggregator: str, use_ocr: bo
     assert out["image_tokens"].shape == (4, 1 + 4, 8)  # CLS + (16/8)² patches
     losses = clfa_loss(out, b["labels"], b["teacher_text"], b["teacher_image"])
     assert all(torch.isfinite(v) for v in losses.values())
-    losses["loss"].backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
-    assert not missing
+    assert_all_params_get_grad(model, losses["loss"])
 
 
 def test_padding_does_not_change_the_prediction() -> None:

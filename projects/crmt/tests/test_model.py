@@ -7,6 +7,7 @@ import torch
 
 from crmt.model import CRMTHead, MultiModalNet, ResNet18Encoder, build_encoder
 from crmt.module import CRMTModule
+from paperkit.testing import assert_all_params_get_grad
 
 
 @pytest.mark.parametrize("orth", ["rownorm", "full"])
@@ -39,10 +40,8 @@ def test_every_parameter_gets_a_step1_gradient(train_input):
     module = CRMTModule(n_classes=4, in_sizes=[16, 16], train_input=train_input)
     xs, y = [torch.randn(8, 16), torch.randn(8, 16)], torch.randint(0, 4, (8,))
     loss, h = module.compute_step1_loss(xs, y)
-    loss.backward()
-    assert torch.isfinite(loss) and h.shape == (8, 4)
-    for name, p in module.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert h.shape == (8, 4)
+    assert_all_params_get_grad(module, loss)
 
 
 def test_step2_loss_only_reaches_a():

@@ -14,7 +14,7 @@ def test_compare_quick_writes_a_table(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.chdir(tmp_path)
     result = main(["--quick", "--seeds", "0", "--out", str(tmp_path / "cmp")])
-    assert set(result["summary"]) == set(VARIANTS)
+    assert set(result["summary"]) == {v.name for v in VARIANTS}
     table = (tmp_path / "cmp" / "results.md").read_text()
     assert "test/acc" in table and "test/kappa" in table and "ATCNet" in table
 

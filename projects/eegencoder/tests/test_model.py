@@ -18,13 +18,14 @@ from eegencoder.model import (
     apply_rope,
     rope_cache,
 )
+from paperkit.testing import assert_all_params_get_grad
 
 SMALL = EEGEncoderConfig(n_chans=22, n_times=562, kernel_1=32, kernel_2=8, n_branches=2)
 
 
 def test_paper_size_parameter_count() -> None:
     m = EEGEncoder(EEGEncoderConfig())
-    assert sum(p.numel() for p in m.parameters()) == 174_612  # spec §2: 18,272 + 5 x 31,268
+    assert sum(p.numel() for p in m.parameters()) == 174_612  # the paper's architecture: 18,272 + 5 x 31,268
     assert sum(p.numel() for p in m.projector.parameters()) == 18_272
     b = m.branches[0]
     assert sum(p.numel() for p in b.tcn.parameters()) == 16_640
@@ -50,9 +51,7 @@ def test_every_arch_shapes_and_finite(arch: str) -> None:
 def test_every_parameter_gets_a_gradient(arch: str) -> None:
     torch.manual_seed(0)
     m = build_model(arch, SMALL).train()
-    F.cross_entropy(m(torch.randn(8, 22, 562)), torch.arange(8) % 4).backward()
-    missing = [n for n, p in m.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
-    assert not missing
+    assert_all_params_get_grad(m, F.cross_entropy(m(torch.randn(8, 22, 562)), torch.arange(8) % 4))
 
 
 def test_no_transformer_variant_has_no_transformer() -> None:

@@ -7,6 +7,7 @@ from kamcl.data import KAMCLDataModule
 from kamcl.metrics import full_ranking_ranks
 from kamcl.model import MODELS, Reps
 from kamcl.module import KAMCLModule, _batch_mask
+from paperkit.testing import assert_all_params_get_grad
 
 
 def _module(dm: KAMCLDataModule, **kw) -> KAMCLModule:
@@ -39,12 +40,8 @@ def test_every_parameter_gets_a_gradient(fixture_dm, kw) -> None:
     torch.manual_seed(0)
     m = _module(fixture_dm, **kw)
     u, i = fixture_dm.train_set.tensors
-    terms = m.loss_terms(u, i, m._sample_negatives(u))
-    loss = sum(terms.values())
-    assert torch.isfinite(loss)
-    loss.backward()
-    for name, p in m.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    terms = m.objective_terms(u, i, m._sample_negatives(u))
+    assert_all_params_get_grad(m, sum(terms.values()))
     reps = m()
     assert reps.users.shape == (fixture_dm.n_users, 8) and reps.items.shape == (fixture_dm.n_items, 8)
 
@@ -56,9 +53,9 @@ def test_kamcl_views_and_terms(fixture_dm) -> None:
     assert reps.user_beh.shape == (B, U, 8) and reps.item_beh.shape == (B, I, 8) and reps.item_kg.shape == (I, 8)
     assert reps.intents.shape == (fixture_dm.n_relations, 8)  # K = R by default
     u, i = fixture_dm.train_set.tensors
-    assert set(m.loss_terms(u, i, m._sample_negatives(u))) == {"bpr", "reg", "cl_behaviour", "cl_kg"}
+    assert set(m.objective_terms(u, i, m._sample_negatives(u))) == {"bpr", "reg", "cl_behaviour", "cl_kg"}
     no_cl = _module(fixture_dm, cl_behaviour_weight=0.0, cl_kg_weight=0.0)
-    assert set(no_cl.loss_terms(u, i, no_cl._sample_negatives(u))) == {"bpr", "reg"}
+    assert set(no_cl.objective_terms(u, i, no_cl._sample_negatives(u))) == {"bpr", "reg"}
 
 
 def test_negatives_avoid_training_positives(fixture_dm) -> None:

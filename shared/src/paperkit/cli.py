@@ -35,12 +35,10 @@ Private Lightning APIs used here, each because no public hook exists (re-check t
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import sys
 import warnings
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -394,7 +392,10 @@ def cli_main(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _quiet_lightning_tips()
     try:
-        with _argv_is(argv):
+        with warnings.catch_warnings():
+            # we pass the console script's own words (possibly `train` -> `fit`); sys.argv must stay as it is, since
+            # Lightning's DDP launcher re-runs it in the child processes
+            warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended.*")
             cli = cli_class(model_class, datamodule_class, args=argv, **kwargs)
             if train:
                 cli.test_after_fit()
@@ -402,18 +403,6 @@ def cli_main(
     except PaperkitError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
-
-
-@contextlib.contextmanager
-def _argv_is(argv: list[str]) -> Iterator[None]:
-    """Hide the console script's own ``sys.argv`` while the CLI parses ``argv`` (the same words, possibly with
-    ``train`` rewritten to ``fit``): LightningCLI warns when it sees both."""
-    saved = sys.argv
-    sys.argv = [saved[0] if saved else "paperkit"]
-    try:
-        yield
-    finally:
-        sys.argv = saved
 
 
 class _DropTips(logging.Filter):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from paperkit.cli import selection_metrics
 from paperkit.configs import config_path
 from paperkit.report import aggregate_seeds, markdown_table, save_json
 
@@ -215,13 +216,13 @@ def grid_search(
         log.info("grid %s/%s: %s", slug, name, point)
         t0 = time.perf_counter()
         cli = main(args)
-        cb = cli.trainer.checkpoint_callback
-        score = cb.best_model_score
+        score = cli.trainer.checkpoint_callback.best_model_score
         rows.append(
             {
                 "point": point,
                 "args": args,
                 "score": float(score) if score is not None else float("nan"),
+                "best_epoch": selection_metrics(cli.trainer).get("selection/best_epoch"),
                 "run_dir": str(cli.trainer.log_dir),
                 "time_s": time.perf_counter() - t0,
             }

@@ -1,4 +1,4 @@
-"""``make bench``: training throughput of the paper-sized CLFA vs. its bare encoders (spec §9).
+"""``make bench``: training throughput of the paper-sized CLFA vs. its bare encoders (README, Benchmark).
 
 Candidate: the full CLFA model at paper size (BERT-base text encoder on 77 tokens, ViT-B/32 at 224 px, projections
 768 -> 1536 -> 512, 3 cross-attention layers, classifier) with CE + α(L_img + L_txt), random init (no download).

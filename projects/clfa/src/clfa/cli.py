@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pytorch_lightning.cli import LightningArgumentParser
-
 from clfa.data import CLFADataModule
 from clfa.module import CLFAModule
 from paperkit.cli import PaperCLI, cli_main
@@ -13,18 +11,10 @@ __all__ = ["CLFACLI", "main"]
 
 class CLFACLI(PaperCLI):
     slug = "clfa"
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for src, dst in (
-            ("n_classes", "n_classes"),
-            ("vocab_size", "vocab_size"),
-            ("class_names", "class_names"),
-        ):
-            parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
-        parser.link_arguments("data.image_size", "model.image_size")
-        parser.link_arguments("data.use_ocr", "model.use_ocr")
-        # `torch_threads` comes from paperkit's PaperCLI: the tiny default model is dominated by per-op overhead, and
-        # extra threads only add contention on a shared CPU, so default.yaml sets 1.
+    links = ("n_classes", "vocab_size", "class_names")
+    parse_links = (("data.image_size", "model.image_size"), ("data.use_ocr", "model.use_ocr"))
+    predict_input = "data.predict_path"
+    predict_input_suffix = ".json"
 
 
 def main(args: list[str] | None = None) -> CLFACLI | None:

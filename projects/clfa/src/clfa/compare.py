@@ -15,32 +15,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from clfa.cli import main as clfa_main
-from paperkit.compare import compare_arg_parser, run_compare
-from paperkit.testing import tiny_trainer_args
+from paperkit.compare import Variant, compare_arg_parser, run_compare
 
-__all__ = ["VARIANTS", "main"]
+__all__ = ["METRICS", "VARIANTS", "main"]
 
-VARIANTS: dict[str, list[str]] = {
-    "clfa": [],
-    "no_alignment": ["--model.alpha=0"],
-    "coattention": ["--model.aggregator=coattention"],
-    "coattention_no_alignment": ["--model.aggregator=coattention", "--model.alpha=0"],
-}
+VARIANTS = [
+    Variant("clfa"),
+    Variant("no_alignment", ("ablations/no_alignment.yaml",)),
+    Variant("coattention", ("ablations/coattention.yaml",)),
+    Variant("coattention_no_alignment", ("ablations/coattention.yaml", "ablations/no_alignment.yaml")),
+]
 METRICS = ["test/acc", "test/f1", "test/macro_f1"]
 
 
 def main(args: list[str] | None = None) -> dict:
-    p = compare_arg_parser(__doc__.splitlines()[0])
-    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS])
     opts = p.parse_args(args)
-    base: list[str] = []
-    if opts.quick:
-        base = [*tiny_trainer_args(), "--data.synthetic.n_train=64", "--data.synthetic.n_valid=32",
-                "--data.synthetic.n_test=32", "--data.root=data/clfa/synthetic_quick"]  # fmt: skip
-    variants = {k: VARIANTS[k] for k in opts.variants}
-    result = run_compare(
-        lambda a: clfa_main(a), "clfa", variants, seeds=opts.seeds, metrics=METRICS, base_args=base, out_dir=opts.out
-    )
+    variants = [v for v in VARIANTS if v.name in opts.variants]
+    result = run_compare(clfa_main, "clfa", variants, seeds=opts.seeds, metrics=METRICS, out_dir=opts.out,
+                         quick=opts.quick)  # fmt: skip
     print((Path(opts.out or "runs/compare/clfa") / "results.md").read_text())
     return result
 

@@ -28,7 +28,7 @@ from clfa.datasets import MVSA_LABELS, Example, load_mmsd, load_mmsd2, load_mvsa
 from clfa.sentic import load_senticnet, sentic_graphs
 from clfa.synthetic import SyntheticSpec, World, WorldCLIP, generate_synthetic, world_vocab
 from clfa.teacher import teacher_embeddings
-from paperkit.errors import PaperkitError
+from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError
 
 __all__ = ["DATASETS", "CLFADataModule", "ImageReader", "TweetDataset", "load_split"]
 
@@ -36,6 +36,21 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("synthetic", "mmsd", "mmsd2", "mvsa_single", "mvsa_multiple")
 BLANK = 128  # mid-grey replacement image
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+_LIST = 'a list of {"image" or "image_id", "text"} objects'  # the predict JSON list
+
+
+def _check_image(path: Path) -> None:
+    """A one-paragraph error for a missing or undecodable image (predict refuses what training would replace)."""
+    if not path.is_file():
+        raise DataNotFoundError("predict image", path.parent, missing=[path.name])
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise DataFormatError(path, f"not a decodable image ({err})", expected="a JPEG/PNG/BMP/GIF/WebP file") from None
 
 
 class ImageReader:
@@ -308,21 +323,46 @@ class CLFADataModule(pl.LightningDataModule):
             log.warning("%d unreadable images were replaced by a grey image", self.reader.failed)
 
     def _predict_examples(self) -> list[Example]:
+        """Users' pairs: an image + ``predict_text``, a JSON list file, or a folder holding one JSON list. Every image
+        must exist and decode: at predict time a grey placeholder would be a made-up answer."""
         if self.predict_path is None:
-            raise ValueError("predict needs --data.predict_path (an image with --data.predict_text, or a JSON list)")
+            raise PaperkitError(
+                "predict needs --data.predict_path: an image (with --data.predict_text), a JSON list file of "
+                '{"image" or "image_id", "text"} objects, or a folder holding one such file'
+            )
         path = Path(self.predict_path)
-        if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"):
+        if not path.exists():
+            hint = "Pass an image with --data.predict_text, a JSON list, or its folder."
+            raise DataNotFoundError("predict input", path.parent, missing=[path.name], hint=hint)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
             if self.predict_text is None:
-                raise ValueError("--data.predict_path is an image: also give --data.predict_text")
-            return [Example(path.stem, self.predict_text, 0, path)]
+                raise PaperkitError(f"--data.predict_path '{path}' is an image: also give --data.predict_text")
+            examples = [Example(path.stem, self.predict_text, 0, path)]
+        else:
+            examples = self._predict_list(path)
+        for ex in examples:
+            _check_image(ex.image)
+        return examples
+
+    @staticmethod
+    def _predict_list(path: Path) -> list[Example]:
         if path.is_dir():
             found = sorted(path.glob("*.json"))
             if len(found) != 1:
-                raise ValueError(f"{path}: expected exactly one JSON list file, found {[f.name for f in found]}")
+                raise DataFormatError(path, f"expected exactly one JSON list file, found {[f.name for f in found]}")
             path = found[0]
-        rows = json.loads(path.read_text())
+        try:
+            rows = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataFormatError(
+                path, f"not a JSON file ({err})", expected='a list of {"image", "text"} objects'
+            ) from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise DataFormatError(path, "not a JSON list of objects", expected='a list of {"image", "text"} objects')
         out = []
         for n, r in enumerate(rows):
+            if "text" not in r or not (r.get("image") or "image_id" in r):
+                raise DataFormatError(path, f"entry {n} lacks 'text' or 'image'/'image_id' ({sorted(r)})")
             image = r.get("image") or f"{r['image_id']}.jpg"
             out.append(
                 Example(str(r.get("image_id", n)), str(r["text"]), 0, path.parent / image, str(r.get("ocr", "")))

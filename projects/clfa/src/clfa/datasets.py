@@ -1,4 +1,4 @@
-"""Real-format loaders of the paper's datasets (paper Sec. 4.1; spec §5): MMSD, MMSD2.0, MVSA-Single/-Multiple.
+"""Real-format loaders of the paper's datasets (paper Sec. 4.1): MMSD, MMSD2.0, MVSA-Single/-Multiple.
 
 Each loader returns a list of :class:`Example` (id, text, label, image path, OCR text) for one split and raises
 :class:`~paperkit.errors.DataNotFoundError` / :class:`~paperkit.errors.DataFormatError` with the expected layout.

@@ -1,4 +1,4 @@
-"""Evaluation metrics (paper Sec. 4; spec §6) from a confusion matrix (rows = true class, columns = predicted).
+"""Evaluation metrics (paper Sec. 4) from a confusion matrix (rows = true class, columns = predicted).
 
 MMSD: accuracy, binary precision / recall / F1 of the sarcastic class (1) and macro-F1 (the official selection
 metric); MVSA: accuracy and weighted F1. All are always computed; each dataset reports the relevant ones.

@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Iterable
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.cli import OptimizerCallable
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from clfa.encoders import EncoderSizes
 from clfa.losses import clfa_loss
 from clfa.metrics import metrics_from_confusion
 from clfa.model import CLFA, CLFAConfig
-from clfa.optim import BertAdam, warmup_linear
-from paperkit.cli import run_dir
+from clfa.optim import warmup_linear
+from paperkit.config import config_from
 from paperkit.report import save_confusion_matrix
+from paperkit.runs import run_dir
 
 __all__ = ["CLFAModule"]
 
 log = logging.getLogger(__name__)
+
+
+def _adamw(params: Iterable) -> torch.optim.Optimizer:
+    """The embedded default's optimiser: torch AdamW, lr 1e-3 (the groups carry their weight decay)."""
+    return torch.optim.AdamW(params, lr=1e-3)
 
 
 class CLFAModule(pl.LightningModule):
@@ -41,8 +49,10 @@ class CLFAModule(pl.LightningModule):
         pooling: ``mean`` (official pooling_type 1), ``cls`` or ``max``.
         gamma, lambda1: weights of the SenticNet self / text-OCR attention biases (0 = off; official 1).
         alpha, beta, temperature: loss weights and InfoNCE temperature τ (paper 1, 1, 0.1).
-        optimizer: ``adamw`` (torch AdamW) or ``bertadam`` (official: no bias correction, per-tensor clipping).
-        lr, weight_decay, warmup, max_grad_norm: recipe; warmup = fraction of steps (official warmup_linear).
+        optimizer: the optimiser and its learning rate (``torch.optim.AdamW``, or the official
+            ``clfa.optim.BertAdam``: no bias correction, per-tensor clipping ``max_grad_norm``); it receives two
+            parameter groups, with ``weight_decay`` and without (biases and norms).
+        weight_decay, warmup: recipe; warmup = fraction of steps (official warmup_linear).
     """
 
     def __init__(
@@ -66,33 +76,23 @@ class CLFAModule(pl.LightningModule):
         fusion_layers: int = 2,
         fusion_heads: int = 4,
         dropout: float = 0.1,
-        aggregator: str = "cross",
-        pooling: str = "mean",
+        aggregator: Literal["cross", "coattention"] = "cross",
+        pooling: Literal["mean", "cls", "max"] = "mean",
         use_ocr: bool = False,
         gamma: float = 0.0,
         lambda1: float = 0.0,
         alpha: float = 1.0,
         beta: float = 1.0,
         temperature: float = 0.1,
-        optimizer: str = "adamw",
-        lr: float = 1e-3,
+        optimizer: OptimizerCallable = _adamw,
         weight_decay: float = 0.01,
         warmup: float = 0.05,
-        max_grad_norm: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if optimizer not in ("adamw", "bertadam"):
-            raise ValueError("optimizer must be 'adamw' or 'bertadam'")
-        sizes = EncoderSizes(
-            vocab_size, text_hidden, text_layers, text_heads, max_positions,
-            image_size, patch_size, image_hidden, image_layers, image_heads,
-        )  # fmt: skip
-        cfg = CLFAConfig(
-            n_classes, text_encoder, image_encoder, sizes, proj_hidden, proj_dim,
-            fusion_layers, fusion_heads, dropout, aggregator, pooling, use_ocr,
-        )  # fmt: skip
-        self.model = CLFA(cfg)
+        self.optimizer = optimizer
+        self.cfg = config_from(CLFAConfig, self.hparams)
+        self.model = CLFA(self.cfg)
         self.class_names = class_names or [str(i) for i in range(n_classes)]
         self.confusion = torch.nn.ModuleDict(
             {s: MulticlassConfusionMatrix(n_classes) for s in ("val", "test")}
@@ -123,7 +123,7 @@ class CLFAModule(pl.LightningModule):
                 "(512 for CLIP ViT-B/32)"
             )
 
-    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _terms_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         self._check_teacher(batch)
         hp = self.hparams
         out = self(batch)
@@ -136,12 +136,24 @@ class CLFAModule(pl.LightningModule):
             hp.beta,
             hp.temperature,
         )
+        return losses, out["logits"]
+
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """L = alpha (L_img + L_txt) + beta CE (Sec. 3.3): ``loss`` and its terms."""
+        return self._terms_and_logits(batch)[0]
+
+    def predict_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Class probabilities per pair (B, K)."""
+        return self(batch)["logits"].float().softmax(-1)
+
+    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        losses, logits = self._terms_and_logits(batch)
         on_step = stage == "train"
         bs = batch["labels"].shape[0]
         for k, v in losses.items():
             name = f"{stage}/{k}"
             self.log(name, v, on_step=on_step, on_epoch=True, sync_dist=True, batch_size=bs, prog_bar=k == "loss")
-        return losses["loss"], out["logits"]
+        return losses["loss"], logits
 
     # --- steps ------------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -158,7 +170,7 @@ class CLFAModule(pl.LightningModule):
         self._test_rows.append(torch.cat([batch["index"][:, None].float(), batch["labels"][:, None].float(), probs], 1))
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        probs = self(batch)["logits"].float().softmax(-1)
+        probs = self.predict_outputs(batch)
         self._predict_rows.append(torch.cat([batch["index"][:, None].float(), probs], 1))
         return probs
 
@@ -225,10 +237,7 @@ class CLFAModule(pl.LightningModule):
             # official no_decay = bias and LayerNorm; here every norm's weight (HF ViT names them layernorm_*)
             (no_decay if name.endswith("bias") or "norm" in name.lower() else decay).append(p)
         groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if hp.optimizer == "bertadam":
-            opt = BertAdam(groups, lr=hp.lr, max_grad_norm=hp.max_grad_norm)
-        else:
-            opt = torch.optim.AdamW(groups, lr=hp.lr)
+        opt = self.optimizer(groups)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         sched = LambdaLR(opt, lambda step: warmup_linear(step / total, hp.warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,4 +1,4 @@
-"""Optimisation of the official recipe (spec §4): ``BertAdam`` and the ``warmup_linear`` schedule.
+"""Optimisation of the official recipe (run_classifier.py, train_s.sh): ``BertAdam`` and the ``warmup_linear`` schedule.
 
 ``BertAdam`` (pytorch-pretrained-bert): Adam **without bias correction**, decoupled weight decay, and gradient norm
 clipping **per parameter tensor** (``max_grad_norm`` = 1.0). ``warmup_linear(x, w)`` = x / w for x < w, else 1 − x,

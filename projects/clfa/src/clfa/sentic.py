@@ -1,4 +1,5 @@
-"""SenticNet attention-bias graphs of the official code (spec §5 "Graphs"; optional external knowledge, off by default).
+"""SenticNet attention-bias graphs of the official code (optional external
+knowledge, off by default).
 
 For two words w1 ≠ w2 that both have a SenticNet polarity s: G(w1, w2) = |s1 − s2| · exp(−s1·s2), else 0; every
 wordpiece inherits its word's value. ``S_tt`` = G(text, text) (self-attention bias, scaled by γ in the model) and

@@ -1,4 +1,5 @@
-"""Embedded synthetic "sarcasm = the image contradicts the text" task (spec §8), written in the MMSD2.0 format.
+"""Embedded synthetic "sarcasm = the image contradicts the text" task (our construction, see the README),
+written in the MMSD2.0 format.
 
 A fixed *world* (seeded) holds K concepts; each has two synonym words, an 8×8 RGB prototype texture P_c and a
 unit vector E_c in a small shared embedding space standing in for CLIP's joint text-image space.
@@ -46,7 +47,7 @@ PIX_OFFSET, PIX_SCALE = 128.0, 32.0
 
 @dataclass
 class SyntheticSpec:
-    """Generator settings: the world seed and the three split sizes / data seeds (spec: train 2000, test 1000)."""
+    """Generator settings: the world seed and the three split sizes / data seeds (train 2000, test 1000)."""
 
     n_concepts: int = 12
     embed_dim: int = 32

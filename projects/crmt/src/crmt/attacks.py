@@ -4,7 +4,7 @@
   projected back onto the ℓ2 ball of radius ε; no random start.
 * Joint attack (every modality perturbed): the gradient is normalised jointly over the modalities and the projection
   is onto the joint ball. Uni-modal attack: only the attacked modality moves, normalised and projected on its own.
-* Loss: cross-entropy (``ce``) or the CW margin ``max_{j≠y} h_j − h_y`` (``cw``); the spec warns that CE-PGD can be
+* Loss: cross-entropy (``ce``) or the CW margin ``max_{j≠y} h_j − h_y`` (``cw``); CE-PGD can be
   masked by the margin regulariser, so the evaluation reports both and their per-sample minimum.
 * ``bounds``: optional per-modality (low, high) tensors in the normalised input space (images: (0−mean)/std and
   (1−mean)/std per channel); equivalent to un-normalise, clamp to [0, 1], re-normalise.

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pytorch_lightning.cli import LightningArgumentParser
-
 from crmt.data import CRMTDataModule
 from crmt.module import CRMTModule
 from paperkit.cli import PaperCLI, cli_main
+from paperkit.report import PredictionWriter
 
 __all__ = ["CRMTCLI", "main"]
 
@@ -19,10 +18,10 @@ __all__ = ["CRMTCLI", "main"]
 class CRMTCLI(PaperCLI):
     slug: ClassVar[str] = "crmt"
     test_ckpt: ClassVar[str] = "last"
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for attr in ("n_classes", "modality_names", "in_sizes", "encoder_kinds"):
-            parser.link_arguments(f"data.{attr}", f"model.{attr}", apply_on="instantiate")
+    links = ("n_classes", "modality_names", "in_sizes", "encoder_kinds")
+    predict_input = "data.predict_file"
+    predict_input_suffix = ".npz"
+    extra_callbacks = (PredictionWriter,)
 
 
 def main(args: list[str] | None = None) -> CRMTCLI | None:

@@ -1,6 +1,6 @@
 """Data for CRMT (paper Sec. 5.1): the embedded synthetic two-modality set and the DataModule over all data sets.
 
-Synthetic data (spec §7, the default): K classes, two 16-d modalities.
+Synthetic data (our construction; the embedded default): K classes, two 16-d modalities.
 
 * **A, preferred and fragile:** ``x_A[:K] = 0.5·onehot(y) + N(0, 0.05²)``, the rest N(0, 1). Linearly separable with
   class means 0.71 apart, so any classifier using A alone flips at ε ≈ 0.36.
@@ -15,7 +15,9 @@ Items are ``([x_A, x_B], y)`` for every data set (KS: ``[audio, visual]``, UCF10
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -34,10 +36,9 @@ from crmt.datasets import (
     ks_rows,
     ucf_entries,
 )
+from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError
 
 __all__ = ["CRMTDataModule", "ListTensorDataset", "make_synthetic"]
-
-DATASETS = ("synthetic", "kinetics_sounds", "ucf101")
 
 
 def make_synthetic(
@@ -92,7 +93,7 @@ class CRMTDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        dataset: str = "synthetic",
+        dataset: Literal["synthetic", "kinetics_sounds", "ucf101"] = "synthetic",
         root: str = "data/crmt",
         batch_size: int = 128,
         num_workers: int = 0,
@@ -108,10 +109,9 @@ class CRMTDataModule(pl.LightningDataModule):
         split_seed: int = 2024,
         ucf_fold: int = 1,
         audio_frames: int = 1024,
+        predict_file: str | None = None,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
         self.dataset = dataset
         self.root = root
         self.batch_size = batch_size
@@ -122,6 +122,8 @@ class CRMTDataModule(pl.LightningDataModule):
         self.image_size, self.n_frames = image_size, n_frames
         self.val_fraction, self.split_seed, self.ucf_fold = val_fraction, split_seed, ucf_fold
         self.audio_frames = audio_frames
+        self.predict_file = predict_file
+        self.predict_set: Dataset | None = None
         if dataset == "synthetic":
             self.modality_names = ["A", "B"]
             self.in_sizes = [dim, dim]
@@ -150,6 +152,9 @@ class CRMTDataModule(pl.LightningDataModule):
         return [None, None]
 
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            self.predict_set = self._predict_set()
+            return
         if self.train_set is not None:
             return
         if self.dataset == "synthetic":
@@ -220,6 +225,32 @@ class CRMTDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_set, shuffle=False)
+
+    def _predict_set(self) -> Dataset:
+        """A user's samples: ``--data.predict_file`` is an ``.npz`` with one array per modality, named as the
+        modalities (``A``/``B``, ``audio``/``visual``, ``rgb``/``flow``), each (N, ...) in the model's normalised input
+        space. Batches are ``([x¹, x²], index)``."""
+        if not self.predict_file:
+            raise PaperkitError(f"predict needs --data.predict_file: an .npz with arrays {self.modality_names}")
+        path = Path(self.predict_file)
+        if not path.is_file():
+            raise DataNotFoundError("predict file", path.parent, missing=[path.name], expected=[path.name])
+        expected = f"an .npz with arrays {self.modality_names} of equal length N"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (ValueError, OSError, zipfile.BadZipFile) as err:
+            raise DataFormatError(path, f"not a NumPy .npz archive ({err})", expected=expected) from None
+        missing = [m for m in self.modality_names if m not in arrays]
+        if missing:
+            raise DataFormatError(path, f"no array {missing} (found {sorted(arrays)})", expected=expected)
+        xs = [torch.as_tensor(arrays[m], dtype=torch.float32) for m in self.modality_names]
+        if len({len(x) for x in xs}) != 1:
+            raise DataFormatError(path, f"arrays of different lengths {[len(x) for x in xs]}", expected=expected)
+        return ListTensorDataset(xs, torch.arange(len(xs[0])))
 
     def lipschitz_dataloader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         """The training split with evaluation transforms, in order (sharded over DDP ranks)."""

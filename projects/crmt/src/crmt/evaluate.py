@@ -38,7 +38,7 @@ class AttackConfig:
     eps_joint: float = 0.5
     eps_uni: Sequence[float] = (0.5, 1.0)
     pgd_steps: int = 10
-    pgd_step_size: float = 0.25  # fraction of ε per step (spec §7: 2.5ε/10; official: ε/3 with 4 steps)
+    pgd_step_size: float = 0.25  # fraction of ε per step (ours: 2.5ε/10 steps; official: ε/3 with 4 steps)
     cert_radii: Sequence[float] = (0.1, 0.2, 0.3, 0.5, 1.0)
     curve_radii: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 1.5)
     losses: Sequence[str] = ("ce", "cw")

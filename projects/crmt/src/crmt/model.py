@@ -16,12 +16,22 @@ torchvision (Kinetics-Sounds / UCF101: spectrograms ``(B, 1, F, T)`` or frame st
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CRMTHead", "ConcatHead", "LinearEncoder", "MLPEncoder", "MultiModalNet", "ResNet18Encoder", "build_encoder"]
+__all__ = [
+    "CRMTHead",
+    "ConcatHead",
+    "EncoderKind",
+    "LinearEncoder",
+    "MLPEncoder",
+    "MultiModalNet",
+    "ResNet18Encoder",
+    "build_encoder",
+]
 
 
 class MLPEncoder(nn.Module):
@@ -84,7 +94,10 @@ class ResNet18Encoder(nn.Module):
         return F.adaptive_avg_pool3d(z, 1).flatten(1)  # (B, 512)
 
 
-def build_encoder(kind: str, in_size: int, hidden: int = 64, embed_dim: int = 32) -> nn.Module:
+EncoderKind = Literal["mlp", "linear", "resnet18_audio", "resnet18_frames"]
+
+
+def build_encoder(kind: EncoderKind, in_size: int, hidden: int = 64, embed_dim: int = 32) -> nn.Module:
     """``kind`` in {mlp, linear, resnet18_audio, resnet18_frames}; ``in_size`` = input dim (mlp/linear) or channels."""
     if kind == "mlp":
         return MLPEncoder(in_size, hidden, embed_dim)

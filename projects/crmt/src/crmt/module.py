@@ -16,21 +16,37 @@ either stage. ``test`` runs the full robustness evaluation (:mod:`crmt.evaluate`
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
 from crmt.attacks import l2_attack
 from crmt.certify import crmt_radius, estimate_lipschitz, mixup_margin_regularizer, step1_loss
 from crmt.evaluate import AttackConfig, RobustnessEvaluator
-from crmt.model import MultiModalNet, build_encoder
+from crmt.model import EncoderKind, MultiModalNet, build_encoder
+from paperkit.report import save_line_plot
+from paperkit.runs import run_dir
 
 __all__ = ["CRMTModule"]
 
 log = logging.getLogger(__name__)
+
+
+def _step1_sgd(params: Iterable) -> torch.optim.Optimizer:
+    """Step 1 (every parameter): SGD lr 0.01, momentum 0.9, weight decay 1e-4."""
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+
+def _step2_sgd(params: Iterable) -> torch.optim.Optimizer:
+    """Step 2 (only ``a``): SGD lr 0.05, momentum 0.9, weight decay 1e-2 (the official choices)."""
+    return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-2)
 
 
 class CRMTModule(pl.LightningModule):
@@ -41,32 +57,27 @@ class CRMTModule(pl.LightningModule):
         n_classes: int = 4,
         modality_names: list[str] | None = None,
         in_sizes: list[int] | None = None,
-        encoder_kinds: list[str] | None = None,
-        encoder: str | None = None,
+        encoder_kinds: list[EncoderKind] | None = None,
+        encoder: EncoderKind | None = None,
         hidden: int = 64,
         embed_dim: int = 32,
-        fusion: str = "crmt",
-        orth: str = "rownorm",
+        fusion: Literal["crmt", "concat"] = "crmt",
+        orth: Literal["rownorm", "full"] = "rownorm",
         a_init: float = 1.0,
         rho: float = 2.0,
         margin_eps: float = 1e-5,
-        train_input: str = "clean",
+        train_input: Literal["clean", "adversarial", "mixup"] = "clean",
         at_eps: float = 0.1,
         at_steps: int = 5,
-        at_projection: str = "l2",
+        at_projection: Literal["l2", "box"] = "l2",
         mixup_alpha: float = 1.0,
         step1_epochs: int = 20,
         step2_epochs: int = 10,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
+        optimizer: OptimizerCallable = _step1_sgd,
         lr_step_size: int | None = None,
         lr_gamma: float = 0.1,
-        step2_lr: float = 0.05,
-        step2_momentum: float = 0.9,
-        step2_weight_decay: float = 1e-2,
-        step2_j: str = "min",
+        step2_optimizer: OptimizerCallable = _step2_sgd,
+        step2_j: Literal["min", "runner_up"] = "min",
         a_min: float = 1e-3,
         lip_chunk: int | None = None,
         eval_eps: float = 0.5,
@@ -76,16 +87,14 @@ class CRMTModule(pl.LightningModule):
         cert_radii: list[float] | None = None,
         curve_radii: list[float] | None = None,
         eval_curve: bool = True,
-        torch_threads: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.optimizer, self.step2_optimizer = optimizer, step2_optimizer
         self.automatic_optimization = False
         names = list(modality_names or ["A", "B"])
         sizes = list(in_sizes or [16] * len(names))
         kinds = [encoder] * len(names) if encoder else list(encoder_kinds or ["mlp"] * len(names))
-        if train_input not in ("clean", "adversarial", "mixup"):
-            raise ValueError(f"train_input must be clean, adversarial or mixup, got {train_input!r}")
         if fusion == "concat" and step2_epochs > 0:
             raise ValueError("step 2 trains the CRMT weights a; JT (fusion=concat) needs step2_epochs=0")
         self.names = names
@@ -110,10 +119,6 @@ class CRMTModule(pl.LightningModule):
             curve=eval_curve,
         )
         self._evaluator: RobustnessEvaluator | None = None
-
-    def setup(self, stage: str) -> None:
-        if self.hparams.torch_threads:  # one thread is far faster for the tiny synthetic MLPs on a shared CPU
-            torch.set_num_threads(self.hparams.torch_threads)
 
     # --- basics ------------------------------------------------------------------------------------------------------
     def forward(self, xs: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
@@ -164,15 +169,11 @@ class CRMTModule(pl.LightningModule):
 
     def compute_lipschitz(self) -> None:
         """Estimate τ̂ on the training split (eval transforms, eval mode), RNG-neutral, max-reduced over ranks."""
-        from paperkit.cli import collect_rng_states, set_rng_states
-
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or not hasattr(dm, "lipschitz_dataloader"):
             raise RuntimeError("estimating the Lipschitz constants needs the CRMTDataModule (its training split)")
-        states = collect_rng_states()
-        with torch.inference_mode(False):
+        with isolate_rng(), torch.inference_mode(False):
             self._compute_lipschitz(dm)
-        set_rng_states(states)
 
     def _compute_lipschitz(self, dm: pl.LightningDataModule) -> None:
         was_training = self.net.training
@@ -200,6 +201,17 @@ class CRMTModule(pl.LightningModule):
             if not bool(self.lip_ready):
                 self.compute_lipschitz()
             self.net.eval()  # BN statistics frozen in step 2 (the official code kept updating them)
+
+    def loss_terms(self, batch: tuple[list[Tensor], Tensor]) -> dict[str, Tensor]:
+        """The objective of the current stage: Eq. 12 in step 1, minus the mean certified radius (Eq. 10) in step 2."""
+        xs, y = batch
+        loss, _ = self.compute_step2_loss(xs, y) if self.in_step2() else self.compute_step1_loss(xs, y)
+        return {"loss": loss}
+
+    def predict_outputs(self, batch: tuple[list[Tensor], Tensor]) -> Tensor:
+        """Class probabilities per sample (B, k)."""
+        h, _ = self.net(batch[0])
+        return h.softmax(-1)
 
     def training_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> Tensor:
         xs, y = batch
@@ -244,21 +256,31 @@ class CRMTModule(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        if hp.optimizer == "sgd":
-            opt1 = torch.optim.SGD(self.net.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-        elif hp.optimizer == "adam":
-            opt1 = torch.optim.Adam(self.net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            raise ValueError(f"optimizer must be sgd or adam, got {hp.optimizer!r}")
+        opt1 = self.optimizer(self.net.parameters())
         opts = [opt1]
         if self.is_crmt:
-            opts.append(
-                torch.optim.SGD(
-                    [self.net.head.a], lr=hp.step2_lr, momentum=hp.step2_momentum, weight_decay=hp.step2_weight_decay
-                )
-            )
+            opts.append(self.step2_optimizer([self.net.head.a]))
         scheds = [torch.optim.lr_scheduler.StepLR(opt1, hp.lr_step_size, hp.lr_gamma)] if hp.lr_step_size else []
         return opts, scheds
+
+    def predict_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> list[dict[str, object]]:
+        """One row per sample: index, predicted class, class probabilities and, when the Lipschitz estimates are in
+        the checkpoint, the certified radius of the prediction (Eq. 10 for CRMT, the joint pairwise bound for JT)."""
+        xs, index = batch
+        h, _ = self.net(xs)
+        probs = h.softmax(-1)
+        pred = h.argmax(-1)
+        radius = None
+        if bool(self.lip_ready) and self.is_crmt:  # JT's pairwise bound: see the robustness evaluation
+            radius = crmt_radius(h, self.net.head.a, self.lip, pred, None, self.hparams.step2_j)
+        rows = []
+        for n, i in enumerate(index.tolist()):
+            row: dict[str, object] = {"id": int(i), "predicted": int(pred[n])}
+            row.update({f"p_{k}": f"{float(v):.6f}" for k, v in enumerate(probs[n])})
+            if radius is not None:
+                row["certified_radius"] = f"{float(radius[n]):.6f}"
+            rows.append(row)
+        return rows
 
     # --- test: the full robustness evaluation ------------------------------------------------------------------------
     def on_test_start(self) -> None:
@@ -292,9 +314,6 @@ class CRMTModule(pl.LightningModule):
             results[f"lip_max_{name}"] = float(self.lip[m].max())
         for k, v in results.items():
             self.log(f"test/{k}", float(v), sync_dist=True)
-        from paperkit.cli import run_dir
-        from paperkit.report import save_line_plot
-
         folder = run_dir(self.trainer)  # on every rank: trainer.log_dir is a collective (broadcast) under DDP
         if self.trainer.is_global_zero:
             xs, curves = ev.curves(total)

@@ -6,23 +6,20 @@
 
 from __future__ import annotations
 
-from pytorch_lightning.cli import LightningArgumentParser
-
-from eegencoder.callbacks import ProbabilityWriter
 from eegencoder.data import EEGDataModule
 from eegencoder.module import EEGEncoderModule
 from paperkit.cli import PaperCLI, cli_main
+from paperkit.report import PredictionWriter
 
 __all__ = ["EEGEncoderCLI", "main"]
 
 
 class EEGEncoderCLI(PaperCLI):
     slug = "eegencoder"
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for size in ("n_chans", "n_times", "n_classes", "class_names"):
-            parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
-        parser.add_lightning_class_args(ProbabilityWriter, "prediction_writer")
+    links = ("n_chans", "n_times", "n_classes", "class_names")
+    predict_input = "data.predict_file"
+    predict_input_suffix = ".mat"
+    extra_callbacks = (PredictionWriter,)
 
 
 def main(args: list[str] | None = None) -> EEGEncoderCLI | None:

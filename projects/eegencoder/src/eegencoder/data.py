@@ -1,6 +1,6 @@
 """The DataModule: BCI IV-2a (BNCI .mat / competition GDF) or the embedded synthetic data, split by protocol.
 
-Spec Sections 3-4 and 7. Protocols (never select a model on the test session):
+The paper's recipe and data, and our synthetic generator (README). Protocols (never select a model on the test session):
 
 * ``subject_dependent``: per subject, train on session T minus its last ``val_fraction`` (recording order, i.e. the
   last runs), validate on that held-out part of T, test on session E. Several ``subjects`` are pooled.

@@ -1,5 +1,5 @@
-"""LightningModule: EEGEncoder (or a baseline) trained with the paper's objective (spec Section 3) and evaluated
-with accuracy and Cohen's kappa per subject (spec Section 5).
+"""LightningModule: EEGEncoder (or a baseline) trained with the paper's objective and evaluated with accuracy
+and Cohen's kappa per subject, as the paper reports them.
 
 Objective: cross-entropy with label smoothing (0.2 in the paper) on the fused logits, plus the official explicit
 L2 penalties ``l2_conv * sum(conv weights^2) + l2_transformer * sum(transformer linears and heads^2)``. Options:
@@ -10,10 +10,9 @@ weights, averaged; our reading of the v1 abstract).
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -25,8 +24,9 @@ from torchmetrics.functional.classification import multiclass_cohen_kappa, multi
 
 from eegencoder.baselines import build_model
 from eegencoder.model import EEGEncoder, EEGEncoderConfig
-from paperkit.cli import run_dir
-from paperkit.report import markdown_table, save_confusion_matrix
+from paperkit.config import config_from
+from paperkit.report import markdown_table, save_confusion_matrix, save_table
+from paperkit.runs import run_dir
 
 __all__ = ["EEGEncoderModule"]
 
@@ -37,6 +37,9 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x (B, C, T), y (B,), 
 
 
 class EEGEncoderModule(LightningModule):
+    # the EEGEncoderConfig field that is not a constructor argument, and why (the workspace contract checks the rest)
+    derived_config_fields: ClassVar[dict[str, str]] = {"use_transformer": "set by arch (eegencoder_no_transformer)"}
+
     def __init__(
         self,
         arch: Arch = "eegencoder",
@@ -53,6 +56,16 @@ class EEGEncoderModule(LightningModule):
         n_layers: int = 2,
         n_heads: int = 2,
         attn_dropout: float = 0.3,
+        f1: int = 16,
+        depth_mult: int = 2,
+        d_model: int = 32,
+        tcn_kernel: int = 4,
+        tcn_depth: int = 2,
+        mlp_hidden: int = 32,
+        rope_base: float = 10000.0,
+        norm_eps: float = 1e-6,
+        use_tcn: bool = True,
+        fast_depthwise: bool = True,
         # official-code quirks (README, "Deviations")
         double_softmax: bool = False,
         eval_dropout: bool = False,
@@ -68,24 +81,7 @@ class EEGEncoderModule(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.cfg = EEGEncoderConfig(
-            n_chans=n_chans,
-            n_times=n_times,
-            n_classes=n_classes,
-            kernel_1=kernel_1,
-            kernel_2=kernel_2,
-            pool_1=pool_1,
-            pool_2=pool_2,
-            dropout=dropout,
-            n_branches=n_branches,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            attn_dropout=attn_dropout,
-            use_transformer=arch != "eegencoder_no_transformer",
-            double_softmax=double_softmax,
-            eval_dropout=eval_dropout,
-            presoftmax_attn_dropout=presoftmax_attn_dropout,
-        )
+        self.cfg = config_from(EEGEncoderConfig, self.hparams, use_transformer=arch != "eegencoder_no_transformer")
         self.net = build_model(arch, self.cfg)
         if deep_supervision and not isinstance(self.net, EEGEncoder):
             raise ValueError("deep_supervision needs an EEGEncoder architecture (it supervises the DSTS branches)")
@@ -107,7 +103,7 @@ class EEGEncoderModule(LightningModule):
         return F.cross_entropy(out, y, label_smoothing=self.hparams.label_smoothing)
 
     def _classification_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, fused output) with optional mixup and deep supervision."""
+        """(cross-entropy, fused output) with optional mixup and deep supervision (mixup only in training)."""
         alpha = self.hparams.mixup_alpha
         lam, perm = 1.0, None
         if self.training and alpha > 0:
@@ -137,15 +133,33 @@ class EEGEncoderModule(LightningModule):
         return total
 
     # --- steps -----------------------------------------------------------------------------------------------------
-    def _shared_step(self, batch: Batch, stage: str) -> torch.Tensor:
-        x, y, subject = batch
+    def _terms_and_output(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        x, y, _ = batch
         ce, out = self._classification_loss(x, y)
-        loss = ce + self.l2_penalty() if stage == "train" else ce
+        terms = {"ce": ce}
+        if self.training:  # the official explicit L2 is part of the training objective only
+            terms["l2"] = self.l2_penalty()
+        terms["loss"] = ce + terms["l2"] if "l2" in terms else ce
+        return terms, out
+
+    def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The objective on a batch: ``ce`` (+ ``l2`` in training) and their sum ``loss``."""
+        return self._terms_and_output(batch)[0]
+
+    def predict_outputs(self, batch: Batch) -> torch.Tensor:
+        """Class probabilities per trial (B, K)."""
+        out = self(batch[0])
+        return out if self.hparams.double_softmax else out.softmax(dim=-1)
+
+    def _shared_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        _, y, subject = batch
+        terms, out = self._terms_and_output(batch)
+        loss = terms["loss"]
         pred = out.argmax(dim=-1)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, sync_dist=True, prog_bar=True)
         if stage == "train":
-            self.log("train/ce", ce, on_step=False, on_epoch=True, sync_dist=True)
+            self.log("train/ce", terms["ce"], on_step=False, on_epoch=True, sync_dist=True)
         for name in ("acc", "kappa"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(pred, y)
@@ -163,11 +177,17 @@ class EEGEncoderModule(LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, y, index = batch
-        out = self(x)
-        probs = out if self.hparams.double_softmax else out.softmax(dim=-1)  # (B, K)
-        return {"index": index, "probs": probs, "label": y}
+    def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, object]]:
+        """One row per trial for ``predictions.csv``: trial index, label (-1 when the file has none), predicted
+        class and the class probabilities."""
+        _, y, index = batch
+        probs = self.predict_outputs(batch).float().cpu()  # (B, K)
+        names = self.class_names
+        return [
+            {"id": int(i), "label": int(lab), "predicted": names[int(p.argmax())],
+             **{f"p_{n}": f"{float(v):.6f}" for n, v in zip(names, p)}}
+            for i, lab, p in zip(index.tolist(), y.tolist(), probs)
+        ]  # fmt: skip
 
     # --- per-subject evaluation --------------------------------------------------------------------------------------
     def on_test_epoch_start(self) -> None:
@@ -205,11 +225,7 @@ class EEGEncoderModule(LightningModule):
         }
         table.append({"subject": "mean", "trials": len(y), "accuracy": mean["test/acc_mean_subjects"],
                       "kappa": mean["test/kappa_mean_subjects"]})  # fmt: skip
-        with open(out / "per_subject.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(table[0]))
-            writer.writeheader()
-            writer.writerows(table)
-        (out / "per_subject.md").write_text(markdown_table(table) + "\n")
+        save_table(table, out, "per_subject")
         cm = multiclass_confusion_matrix(pred, y, num_classes=k).cpu().numpy()
         save_confusion_matrix(cm, self.class_names, out / "confusion_matrix.png", title="Test confusion matrix")
         log.info("Per-subject results (%s):\n%s", out / "per_subject.csv", markdown_table(table))

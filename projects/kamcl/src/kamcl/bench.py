@@ -1,4 +1,5 @@
-"""``python -m kamcl.bench``: training-step time and peak memory on a synthetic graph of Tmall's size (spec §3/§7).
+"""``python -m kamcl.bench``: training-step time and peak memory on a synthetic graph of Tmall's size (README,
+"Benchmark").
 
 Tmall in the CML release: ~32k users, ~31k items, ~2M interactions over 4 behaviours (pv, fav, cart, buy). We draw a
 random graph of that size (``--scale 1``; interactions split 80/7/7/6 % across pv/fav/cart/buy, popularity-skewed
@@ -97,7 +98,7 @@ def main(args: list[str] | None = None) -> list[dict]:
 
     def kamcl_step(m: KAMCLModule, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         u, i = batch
-        return sum(m.loss_terms(u, i, m._sample_negatives(u)).values())
+        return sum(m.objective_terms(u, i, m._sample_negatives(u)).values())
 
     ours_lgcn = KAMCLModule(model_name="lightgcn", **sizes)
     ours_lgcn.attach(graph, keys, {})

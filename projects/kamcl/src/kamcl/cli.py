@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from pytorch_lightning.cli import LightningArgumentParser
-
 from kamcl.data import KAMCLDataModule
 from kamcl.module import KAMCLModule
 from paperkit.cli import PaperCLI, cli_main
+from paperkit.report import PredictionWriter
 
 __all__ = ["KAMCLCLI", "main"]
 
 
 class KAMCLCLI(PaperCLI):
     slug = "kamcl"
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # `torch_threads` comes from paperkit's PaperCLI; the embedded default sets 1: its graphs are tiny, and on a
-        # shared 2-core machine more threads were measured ~6x slower.
-        for name in ("n_users", "n_items", "n_entities", "n_relations", "n_behaviours"):
-            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+    # `torch_threads` comes from paperkit's PaperCLI; the embedded default sets 1: its graphs are tiny, and on a
+    # shared 2-core machine more threads were measured ~6x slower.
+    links = ("n_users", "n_items", "n_entities", "n_relations", "n_behaviours")
+    predict_input = "data.predict_users"
+    predict_input_suffix = ".csv"
+    extra_callbacks = (PredictionWriter,)
 
 
 def main(args: list[str] | None = None) -> KAMCLCLI | None:

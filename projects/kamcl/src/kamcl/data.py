@@ -1,4 +1,5 @@
-"""LightningDataModule for multi-behaviour recommendation with a KG (spec §3, §6).
+"""LightningDataModule for multi-behaviour recommendation with a KG (the CML/KMCLR data protocol
+and the embedded synthetic set).
 
 ``--data.dataset`` picks ``synthetic`` (embedded default: generated, written in the CML/KMCLR format under
 ``--data.root`` and read back through the real loader), ``tmall``, ``retail_rocket`` or ``ijcai``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -21,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from kamcl.datasets.formats import DATASETS, MultiBehaviourData, carve_validation, load_cml, shuffle_relation_tails
 from kamcl.datasets.synthetic import SyntheticConfig, write_synthetic
 from kamcl.graph import Graph, bipartite_adj
+from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError
 
 __all__ = ["KAMCLDataModule", "sample_negatives"]
 
@@ -59,11 +62,13 @@ class KAMCLDataModule(pl.LightningDataModule):
         synthetic_seed / synthetic_users / synthetic_items: generator settings of the embedded dataset.
         batch_size: BPR pairs per step. eval_batch_size: users per evaluation step.
         n_sampled_negatives: negatives of the 1+N protocol (99 in the literature).
+        predict_users: for ``predict``: a text/CSV file with one user index per line (an optional header ``user``);
+            the module writes its top-K items per user, excluding the user's items in every training behaviour.
     """
 
     def __init__(
         self,
-        dataset: str = "synthetic",
+        dataset: Literal["synthetic", "tmall", "retail_rocket", "ijcai"] = "synthetic",
         root: str | None = None,
         behaviours: list[str] | None = None,
         hard_split: bool = True,
@@ -76,10 +81,9 @@ class KAMCLDataModule(pl.LightningDataModule):
         eval_batch_size: int = 512,
         n_sampled_negatives: int = 99,
         num_workers: int = 0,
+        predict_users: str | None = None,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
         self.dataset = dataset
         suffix = "" if (dataset != "synthetic" or hard_split) else "_plain"
         self.root = Path(root) if root else Path("data", "kamcl", dataset + suffix)
@@ -94,6 +98,7 @@ class KAMCLDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.n_sampled_negatives = n_sampled_negatives
         self.num_workers = num_workers
+        self.predict_users = predict_users
 
     # ---- loading (lazy, so that sizes can be linked into the model at instantiation) -------------------------------
     @cached_property
@@ -170,9 +175,13 @@ class KAMCLDataModule(pl.LightningDataModule):
         return torch.from_numpy(coo.row.astype(np.int64) * self.n_items + coo.col).sort().values
 
     def mask_for(self, stage: str) -> sp.csr_matrix:
-        """Items excluded from ranking: training target positives, plus the validation item at test time."""
+        """Items excluded from ranking: training target positives, plus the validation item at test time; for
+        ``predict`` every item the user interacted with in any training behaviour."""
         if stage == "val":
             return self.train_target
+        if stage == "predict":
+            seen = sum((self.data.train[b] != 0).astype(np.float32) for b in self.behaviours)
+            return (seen != 0).astype(np.float32).tocsr()
         val = self.data.val_items
         users = np.nonzero(val >= 0)[0]
         extra = sp.csr_matrix((np.ones(len(users), np.float32), (users, val[users])), shape=self.train_target.shape)
@@ -195,8 +204,10 @@ class KAMCLDataModule(pl.LightningDataModule):
         self.train_set = TensorDataset(torch.from_numpy(coo.row).long(), torch.from_numpy(coo.col).long())
         if stage in (None, "fit", "validate"):
             self.val_set = self._eval_set("val")
-        if stage in (None, "test", "predict"):
+        if stage in (None, "test"):
             self.test_set = self._eval_set("test")
+        if stage == "predict":
+            self.predict_set = self._predict_set()
         log.info(
             "%s: %d users, %d items, %d entities, %d relations, %s",
             self.dataset,
@@ -206,6 +217,34 @@ class KAMCLDataModule(pl.LightningDataModule):
             d.n_relations,
             ", ".join(f"{b}={d.train[b].nnz}" for b in self.behaviours),
         )
+
+    def _predict_set(self) -> TensorDataset:
+        if not self.predict_users:
+            raise PaperkitError("predict needs --data.predict_users: a file with one user index per line")
+        path = Path(self.predict_users)
+        if not path.is_file():
+            raise DataNotFoundError("predict users", path.parent, missing=[path.name], expected=[path.name])
+        try:
+            lines = path.read_text().splitlines()
+        except UnicodeDecodeError:
+            raise DataFormatError(path, "not a text file", expected="one user index per line") from None
+        users: list[int] = []
+        for n, line in enumerate(lines, 1):
+            token = line.split(",")[0].strip()
+            if not token or token.startswith("#") or (n == 1 and token.lower() in ("user", "user_id")):
+                continue
+            if not token.isdigit() or int(token) >= self.n_users:
+                raise DataFormatError(
+                    path, f"line {n}: {token!r} is not a user of {self.dataset}",
+                    expected=f"user indices 0..{self.n_users - 1}, one per line",
+                )  # fmt: skip
+            users.append(int(token))
+        if not users:
+            raise DataFormatError(path, "no user index", expected="one user index per line")
+        return TensorDataset(torch.tensor(users, dtype=torch.long))
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.predict_set, batch_size=self.eval_batch_size, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)

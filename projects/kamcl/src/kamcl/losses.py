@@ -1,4 +1,4 @@
-"""Training objectives (spec §2 "Score and loss", "Two contrastive schemes"): BPR, InfoNCE, L2."""
+"""Training objectives (paper Sec. 3, as reconstructed in the README): BPR, InfoNCE, L2."""
 
 from __future__ import annotations
 

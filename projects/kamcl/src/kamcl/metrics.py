@@ -1,4 +1,4 @@
-"""Ranking evaluation (spec §3 "Evaluation protocols", §5 pitfalls): full ranking and 1 positive + N sampled.
+"""Ranking evaluation (README, "Evaluation"): full ranking and 1 positive + N sampled.
 
 Ties are resolved pessimistically (items scoring *equal* to the held-out item rank above it), so a constant scorer
 gets zero, not a lucky position. With one held-out item per user HR@K equals Recall@K; both are reported because the

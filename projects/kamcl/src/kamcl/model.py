@@ -1,4 +1,5 @@
-"""KAMCL model (arXiv:2404.11993, §3 "Method"; reconstructed, see the spec §2 and README) and its baselines.
+"""KAMCL model (arXiv:2404.11993, Sec. 3 "Method"; reconstructed, see the README) and its
+baselines.
 
 * :class:`RelationKGAggregator`: the KG partitioned by relation, one aggregation per relation subgraph, and the
   relation views of an item fused by attention (§2 (a)).
@@ -33,7 +34,7 @@ __all__ = ["BPRMF", "KAMCL", "MODELS", "KAMCLConfig", "MergedLightGCN", "Popular
 
 @dataclass
 class KAMCLConfig:
-    """Sizes come from the data; every other field is a reconstruction choice [I] (spec §2)."""
+    """Sizes come from the data; every other field is a reconstruction choice [I] (see the README)."""
 
     n_users: int
     n_items: int

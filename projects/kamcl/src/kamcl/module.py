@@ -1,4 +1,5 @@
-"""LightningModule: KAMCL objective (spec §2 "Total") and the ranking evaluation (spec §3, §6).
+"""LightningModule: KAMCL objective (paper Sec. 3, as reconstructed in the README) and the
+ranking evaluation (full ranking and 1 + N sampled).
 
 L = L_BPR(target) + l1 * L_CL1 (cross-behaviour user contrast) + l2 * L_CL2 (knowledge vs interaction view)
     + l_reg * ||Theta_0||^2 (+ optional KGIN intent-independence term).
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -26,7 +27,8 @@ from kamcl.graph import Graph
 from kamcl.losses import bpr_loss, info_nce, l2_reg
 from kamcl.metrics import full_ranking_ranks, metrics_from_ranks, sampled_ranks
 from kamcl.model import MODELS, KAMCLConfig, Reps
-from paperkit.cli import run_dir
+from paperkit.config import config_from
+from paperkit.runs import run_dir
 
 __all__ = ["KAMCLModule"]
 
@@ -48,6 +50,11 @@ def _batch_mask(crow: Tensor, col: Tensor, users: Tensor) -> tuple[Tensor, Tenso
     return rows, col[torch.repeat_interleave(start, lengths) + offsets]
 
 
+def _adam(params: Iterable) -> torch.optim.Optimizer:
+    """The default optimiser: Adam, lr 1e-3."""
+    return torch.optim.Adam(params, lr=1e-3)
+
+
 class KAMCLModule(pl.LightningModule):
     """KAMCL and the baselines (``model_name``: kamcl | pop | bprmf | lightgcn) behind one training/eval loop.
 
@@ -57,7 +64,7 @@ class KAMCLModule(pl.LightningModule):
 
     def __init__(
         self,
-        model_name: str = "kamcl",
+        model_name: Literal["kamcl", "pop", "bprmf", "lightgcn"] = "kamcl",
         n_users: int = 1,
         n_items: int = 1,
         n_entities: int = 1,
@@ -66,48 +73,28 @@ class KAMCLModule(pl.LightningModule):
         dim: int = 32,
         n_layers: int = 3,
         kg_layers: int = 1,
-        kg_aggregator: str = "mean",
+        kg_aggregator: Literal["mean", "attention"] = "mean",
         kg_inverse: bool = True,
         use_kg: bool = True,
         n_intents: int = 0,
         intent_bias: bool = True,
-        behaviour_fusion: str = "attention",
+        behaviour_fusion: Literal["attention", "mean", "target"] = "attention",
         kg_item_input: bool = True,
         kg_item_output: bool = True,
         cl_behaviour_weight: float = 0.05,
         cl_behaviour_tau: float = 0.2,
         cl_kg_weight: float = 0.05,
         cl_kg_tau: float = 0.2,
-        cl_kg_item_view: str = "target",
+        cl_kg_item_view: Literal["target", "mean"] = "target",
         reg_weight: float = 1e-4,
         intent_independence_weight: float = 0.0,
         ks: list[int] | None = None,
-        optimizer: OptimizerCallable | None = None,
+        top_k: int = 10,
+        optimizer: OptimizerCallable = _adam,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
-        if model_name not in MODELS:
-            raise ValueError(f"model_name must be one of {sorted(MODELS)}, got {model_name!r}")
-        if cl_kg_item_view not in ("target", "mean"):
-            raise ValueError(f"cl_kg_item_view must be 'target' or 'mean', got {cl_kg_item_view!r}")
-        self.cfg = KAMCLConfig(
-            n_users=n_users,
-            n_items=n_items,
-            n_entities=n_entities,
-            n_relations=n_relations,
-            n_behaviours=n_behaviours,
-            dim=dim,
-            n_layers=n_layers,
-            kg_layers=kg_layers,
-            kg_aggregator=kg_aggregator,
-            kg_inverse=kg_inverse,
-            use_kg=use_kg,
-            n_intents=n_intents,
-            intent_bias=intent_bias,
-            behaviour_fusion=behaviour_fusion,
-            kg_item_input=kg_item_input,
-            kg_item_output=kg_item_output,
-        )
+        self.cfg = config_from(KAMCLConfig, self.hparams)
         self.net = MODELS[model_name](self.cfg)
         self.optimizer_fn = optimizer
         self.ks = list(ks or [10, 20, 40])
@@ -133,15 +120,16 @@ class KAMCLModule(pl.LightningModule):
         self.masks = {stage: _csr_tensors(m) for stage, m in masks.items()}
         self.n_sampled = n_sampled
 
+    def attach_data(self, datamodule: pl.LightningDataModule) -> None:
+        """Take the graph, the training positives and the ranking masks from a :class:`KAMCLDataModule`."""
+        masks = {"val": datamodule.mask_for("val"), "test": datamodule.mask_for("test")}
+        masks["predict"] = datamodule.mask_for("predict")
+        self.attach(datamodule.graph, datamodule.positive_keys, masks, datamodule.n_sampled_negatives)
+
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule if self._trainer is not None else None
         if dm is not None and self.graph is None:
-            self.attach(
-                dm.graph,
-                dm.positive_keys,
-                {"val": dm.mask_for("val"), "test": dm.mask_for("test")},
-                dm.n_sampled_negatives,
-            )
+            self.attach_data(dm)
 
     def _on_device(self) -> Graph:
         if self.graph is None:
@@ -177,7 +165,22 @@ class KAMCLModule(pl.LightningModule):
             neg[bad] = torch.randint(0, n_items, (int(bad.sum()),), device=users.device)
         return neg
 
-    def loss_terms(self, users: Tensor, pos: Tensor, neg: Tensor) -> dict[str, Tensor]:
+    def loss_terms(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """The objective on a batch of BPR pairs (negatives drawn here): every weighted term and their sum ``loss``."""
+        self._on_device()
+        users, pos = batch
+        neg = self._sample_negatives(users)
+        terms = self.objective_terms(users, pos, neg)
+        return {**terms, "loss": sum(terms.values())}
+
+    def predict_outputs(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """Scores of every item for the batch's users (B, I)."""
+        users = batch[0]
+        reps = self()
+        scores = reps.users[users] @ reps.items.T
+        return scores if reps.item_bias is None else scores + reps.item_bias
+
+    def objective_terms(self, users: Tensor, pos: Tensor, neg: Tensor) -> dict[str, Tensor]:
         """Every weighted term of the objective for one BPR batch (the sum is the loss)."""
         h = self.hparams
         reps = self()
@@ -204,11 +207,9 @@ class KAMCLModule(pl.LightningModule):
         return terms
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        self._on_device()
-        users, pos = batch
-        terms = self.loss_terms(users, pos, self._sample_negatives(users))
-        loss = sum(terms.values())
-        bs = len(users)
+        terms = self.loss_terms(batch)
+        loss = terms.pop("loss")
+        bs = len(batch[0])
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
         for k, v in terms.items():
             self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
@@ -264,18 +265,27 @@ class KAMCLModule(pl.LightningModule):
         report = {"intent_relation_mix": mix.tolist(), "behaviour_intent_prior": prior}
         (folder / "intents.json").write_text(json.dumps(report, indent=2))
 
-    def extra_test_metrics(self) -> dict[str, float]:
-        """Model-selection facts for test_metrics.json: the best validation NDCG@10 and its epoch."""
-        cb = self.trainer.checkpoint_callback if self._trainer is not None else None
-        out: dict[str, float] = {}
-        if cb is not None and getattr(cb, "best_model_score", None) is not None:
-            out["selection/val_ndcg@10"] = float(cb.best_model_score)
-            match = re.search(r"epoch=(\d+)", str(cb.best_model_path))
-            if match:
-                out["selection/best_epoch"] = float(match.group(1))
-        return out
+    # ---- predict: top-K recommendations ----------------------------------------------------------------------------
+    def on_predict_epoch_start(self) -> None:
+        self._eval_start()
+
+    def predict_step(self, batch: tuple[Tensor], batch_idx: int) -> list[dict[str, object]]:
+        """The ``top_k`` items per user, excluding every item the user interacted with in a training behaviour."""
+        (users,) = batch
+        reps = self._reps
+        scores = reps.users[users] @ reps.items.T  # (n, I)
+        if reps.item_bias is not None:
+            scores = scores + reps.item_bias
+        rows, cols = _batch_mask(*self.masks["predict"], users)
+        scores[rows, cols] = float("-inf")
+        k = min(self.hparams.top_k, scores.shape[1])
+        top = scores.topk(k, dim=1)
+        return [
+            {"user": int(u), "rank": r + 1, "item": int(i), "score": f"{float(v):.6f}"}
+            for u, items, vals in zip(users.tolist(), top.indices, top.values)
+            for r, (i, v) in enumerate(zip(items.tolist(), vals.tolist()))
+            if v != float("-inf")
+        ]
 
     def configure_optimizers(self) -> Any:
-        if self.optimizer_fn is None:
-            return torch.optim.Adam(self.parameters(), lr=1e-3)
         return self.optimizer_fn(self.parameters())

@@ -105,7 +105,12 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], 
         raise ParseError(f"'base' chain loops back to {path}", path=str(seen[0]))
     if not path.is_file():
         raise ParseError("file not found", path=str(path))
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ParseError(
+            f"not a UTF-8 text file (byte {e.start}): expected a YAML or JSON problem", path=str(path)
+        ) from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as e:

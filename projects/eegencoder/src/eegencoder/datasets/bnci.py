@@ -1,4 +1,4 @@
-"""BNCI Horizon 2020 data set 001-2014 (= BCI Competition IV-2a) in its ``.mat`` format (spec Section 4).
+"""BNCI Horizon 2020 data set 001-2014 (= BCI Competition IV-2a) in its ``.mat`` format.
 
 ``A0{s}T.mat`` / ``A0{s}E.mat`` hold one variable ``data``: a 1 x R MATLAB cell of run structs with the fields
 ``X`` (samples x 25, µV: 22 EEG + 3 EOG), ``trial`` (1-based trial-start samples), ``y`` (labels 1-4), ``fs`` (250),

@@ -1,4 +1,4 @@
-"""What every BCI Competition IV-2a loader shares (spec Section 4): montage, classes, sources, windowing, checks."""
+"""What every BCI Competition IV-2a loader shares: montage, classes, sources, windowing, checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BCI Competition IV-2a in its original GDF format (spec Section 4), read with ``mne.io.read_raw_gdf``.
+"""BCI Competition IV-2a in its original GDF format, read with ``mne.io.read_raw_gdf``.
 
 ``A0{s}T.gdf`` / ``A0{s}E.gdf``: 22 EEG channels (``EEG-Fz``, ``EEG-0`` ... ``EEG-16``, ``EEG-C3``, ``EEG-Cz``,
 ``EEG-C4``, ``EEG-Pz``) and 3 EOG channels, 250 Hz, with the events as annotations: 768 trial start, 769-772 cue

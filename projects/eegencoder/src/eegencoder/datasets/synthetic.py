@@ -1,4 +1,5 @@
-"""Embedded synthetic 4-class motor-imagery generator (spec Section 7; stands in for BCI Competition IV-2a).
+"""Embedded synthetic 4-class motor-imagery generator (our construction, see the README; it stands in for
+BCI Competition IV-2a).
 
 Physiology it imitates, per trial of ``n_times`` samples at ``sfreq`` Hz, 22 channels of the 10-20 montage, in µV:
 

@@ -1,4 +1,4 @@
-"""Reader for the CML / KMCLR multi-behaviour on-disk format (spec §3) and the validation carve-out.
+"""Reader for the CML / KMCLR multi-behaviour on-disk format and the validation carve-out.
 
 Layout of one dataset folder::
 
@@ -7,7 +7,7 @@ Layout of one dataset folder::
     kg.txt            "h r t" per line; items are the entity ids 0..n_items-1
 
 There is no validation file in that lineage (the official pipelines select epochs on test); we carve the
-validation item out of the training target matrix: each user's latest training purchase (spec §3, "Split").
+validation item out of the training target matrix: each user's latest training purchase (README, "Split").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Embedded synthetic multi-behaviour dataset with an item knowledge graph (spec §6, our construction [I]).
+"""Embedded synthetic multi-behaviour dataset with an item knowledge graph (our construction, see the
+README).
 
 Items carry four KG attributes (brand, category, price bucket, rating bucket). Each user has peaky (Dirichlet)
 preferences over every attribute's values and each behaviour weighs the attributes differently (view: category/brand,
