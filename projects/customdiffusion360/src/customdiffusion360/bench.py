@@ -116,10 +116,8 @@ def main(args: list[str] | None = None) -> dict:
         batch = next(iter(dm.train_dataloader()))
         size = {"image_size": 32, "pose_transformers": (0, 2), "n_samples": 12}
         ref, cands = _targets(lambda **kw: CD360Module(**size, **kw), batch, 4)
-        for c in cands:
-            res = compare([c], ref, steps=opts.steps, warmup=opts.warmup, device=opts.device)[0]
+        for res in compare(cands, ref, steps=opts.steps, warmup=opts.warmup, device=opts.device):  # reference once
             rows.append({"size": "tiny 32 px (CPU default)", **res})
-            log.info("%s: speed ratio %.2f, memory ratio %.2f", c.name, res["speed_ratio"], res["memory_ratio"])
         if opts.device.startswith("cuda") and opts.sdxl:
             src = str(sdxl_shaped(Path(tmp))) if opts.sdxl == "shaped" else opts.sdxl
             dm5 = CD360DataModule(

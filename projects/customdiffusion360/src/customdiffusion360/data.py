@@ -71,7 +71,7 @@ def load_reg_set(folder: str | Path, image_size: int) -> tuple[torch.Tensor, lis
                 missing=[f"images/{i}.png"],
                 hint=f"caption.txt has {len(captions)} lines: one image per line.",
             )
-        img = torch.from_numpy(read_image(path)).permute(2, 0, 1).float()[None] / 255.0
+        img = torch.from_numpy(read_image(path).copy()).permute(2, 0, 1).float()[None] / 255.0
         images.append(torch.nn.functional.interpolate(img, size=(image_size, image_size), mode="area")[0])
     return torch.stack(images), captions
 

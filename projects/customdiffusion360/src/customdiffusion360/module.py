@@ -122,6 +122,8 @@ class CD360Module(LightningModule):
         optimizer: OptimizerCallable = lambda p: torch.optim.AdamW(p, lr=1e-4),
     ) -> None:
         super().__init__()
+        # one type for the sequences whether they come from YAML (lists) or Python (tuples): hparams == cfg
+        pose_transformers, block_out_channels = tuple(pose_transformers), tuple(block_out_channels)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         h = self.hparams
@@ -494,7 +496,7 @@ class CD360Module(LightningModule):
         for k, (i, img) in enumerate(zip(batch["index"].tolist(), images)):
             path = save_png(img, folder / f"{i:04d}.png")
             desc = described[i] if described is not None else {}
-            rows.append({"id": i, "prompt": batch["prompt"][k], **desc, "image": str(path)})
+            rows.append({"id": i, "prompt": batch["prompt"][k], **desc, "image": str(path.resolve())})
         return rows
 
     # --- the delta file -----------------------------------------------------------------------------------------
