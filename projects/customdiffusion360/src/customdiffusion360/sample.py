@@ -108,9 +108,21 @@ def _alphas(base) -> torch.Tensor:
     return DDPMScheduler.from_config(base.scheduler_config).alphas_cumprod.float()
 
 
+def _newest_delta(runs: Path) -> Path:
+    found = sorted(runs.glob("customdiffusion360/version_*/delta.safetensors"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise DataNotFoundError(
+            "delta file",
+            runs / "customdiffusion360",
+            missing=["version_*/delta.safetensors"],
+            hint="Train first (customdiffusion360 train) or pass --delta.",
+        )
+    return found[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="customdiffusion360 sample", description=__doc__.splitlines()[0])
-    p.add_argument("--delta", required=True, help="delta.safetensors written by fit")
+    p.add_argument("--delta", default=None, help="delta.safetensors written by fit (default: the newest run's)")
     p.add_argument("--prompt", required=True, help='e.g. "photo of a <new1> cube"')
     p.add_argument("--azimuths", type=float, nargs="+", default=[0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0])
     p.add_argument("--elevation", type=float, default=20.0)
@@ -121,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        path = Path(a.delta)
+        path = Path(a.delta) if a.delta else _newest_delta(Path(a.out))
         if not path.is_file():
             raise DataNotFoundError(
                 "delta file",
