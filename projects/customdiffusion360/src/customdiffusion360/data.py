@@ -23,7 +23,6 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
@@ -357,7 +356,3 @@ class CD360DataModule(LightningDataModule):
             "first_R": sc.R[:1],
             "first_T": sc.T[:1],
         }
-
-
-def _np(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()

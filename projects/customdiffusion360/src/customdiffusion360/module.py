@@ -49,6 +49,7 @@ from customdiffusion360.model import CustomDiffusion360, PoseConfig, save_delta
 from customdiffusion360.nerf import Cameras, NeRFOutput
 from customdiffusion360.sampling import guided_sample, per_sample_noise
 from paperkit.config import config_from
+from paperkit.errors import PaperkitError
 from paperkit.runs import run_dir
 from paperkit.synthetic import cached_dir
 
@@ -159,8 +160,10 @@ class CD360Module(LightningModule):
             dm = self.trainer.datamodule if self._trainer is not None else None
             generic = getattr(dm, "generic_dir", None)
             if generic is None:
-                raise ValueError(
-                    "the tiny base is pre-trained on the synthetic generic set: use --data.dataset synthetic"
+                raise PaperkitError(
+                    "--model.base tiny is pre-trained on the embedded generic set and only fits --data.dataset "
+                    "synthetic; for CO3D or your own images use an SDXL base: --config configs/paper.yaml "
+                    "(--model.base stabilityai/stable-diffusion-xl-base-1.0 --model.base_kind sdxl)."
                 )
             self.load_pretrained_tiny(Path(generic))
 
