@@ -64,7 +64,8 @@ class PoseConfig:
     use_pose: bool = True  # False: the token-only ablation (no FeatureNeRF; the pose blocks pass through, frozen)
 
     def __post_init__(self) -> None:
-        self.pose_transformers = tuple(int(i) for i in self.pose_transformers)
+        if not all(isinstance(i, int) for i in self.pose_transformers):
+            raise ValueError(f"pose_transformers must be integers, got {self.pose_transformers}")
         if not self.pose_transformers:
             raise ValueError("pose_transformers is empty: at least one transformer must get a pose block")
         if self.pose_every < 1 or self.n_samples < 2:

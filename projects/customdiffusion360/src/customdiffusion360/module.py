@@ -123,8 +123,6 @@ class CD360Module(LightningModule):
         optimizer: OptimizerCallable = lambda p: torch.optim.AdamW(p, lr=1e-4),
     ) -> None:
         super().__init__()
-        # one type for the sequences whether they come from YAML (lists) or Python (tuples): hparams == cfg
-        pose_transformers, block_out_channels = tuple(pose_transformers), tuple(block_out_channels)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         h = self.hparams
@@ -339,6 +337,9 @@ class CD360Module(LightningModule):
         k = max(len(outs), 1)
         fg, bg, rgb = fg / k, bg / k, rgb / k
         loss = l_diff + h.lambda_fg * fg + h.lambda_bg * bg + h.lambda_rgb * rgb
+        # a batch without V* (regularisation / dropped prompts) in the token-only ablation has no trainable input:
+        # keep the trainable rows in the graph (zero gradient) so that the optimiser step is well defined
+        loss = loss + sum(0.0 * e.new_token_rows.sum() for e in self.base.token_embeddings)
         return {"loss": loss, "diffusion": l_diff, "silhouette": fg, "background": bg, "rgb": rgb}
 
     def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
