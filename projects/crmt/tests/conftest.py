@@ -20,21 +20,17 @@ def write_kinetics_sounds(
 ) -> Path:
     """Official KS layout: list files, {train,test}_spec/<name>.npy, 1-fps frame folders named frame_0000{t}.jpg."""
     rng = np.random.default_rng(0)
-    train_lines, test_lines = [], []
-    for i in range(n_train):
-        name = f"yt{i:03d}abcdEF_{i * 10:06d}_{i * 10 + 10:06d}"  # train names carry the time suffix
-        train_lines.append(f"{name} {i % n_classes}")
-        (root / "train_spec").mkdir(parents=True, exist_ok=True)
-        np.save(root / "train_spec" / f"{name}.npy", rng.normal(size=spec_shape).astype(np.float32))
-        for t in range(1, n_frames + 1):
-            _jpg(root / "train-frames-1fps" / "train" / name / f"frame_{t:05d}.jpg", rng)
-    for i in range(n_test):
-        name = f"te{i:03d}xyzXYZ"  # test names have no time suffix
-        test_lines.append(f"{name} {i % n_classes}")
-        (root / "test_spec").mkdir(parents=True, exist_ok=True)
-        np.save(root / "test_spec" / f"{name}.npy", rng.normal(size=spec_shape).astype(np.float32))
-        for t in range(1, n_frames + 1):
-            _jpg(root / "val-frames-1fps" / "test" / name / f"frame_{t:05d}.jpg", rng)
+    train_names = [f"yt{i:03d}abcdEF_{i * 10:06d}_{i * 10 + 10:06d}" for i in range(n_train)]  # train: time suffix
+    test_names = [f"te{i:03d}xyzXYZ" for i in range(n_test)]  # test names have no time suffix
+    for names, spec_dir, frames_dir in ((train_names, "train_spec", "train-frames-1fps/train"),
+                                        (test_names, "test_spec", "val-frames-1fps/test")):  # fmt: skip
+        (root / spec_dir).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            np.save(root / spec_dir / f"{name}.npy", rng.normal(size=spec_shape).astype(np.float32))
+            for t in range(1, n_frames + 1):
+                _jpg(root / frames_dir / name / f"frame_{t:05d}.jpg", rng)
+    train_lines = [f"{name} {i % n_classes}" for i, name in enumerate(train_names)]
+    test_lines = [f"{name} {i % n_classes}" for i, name in enumerate(test_names)]
     (root / "ks_train_overlap.txt").write_text("\n".join(train_lines) + "\n")
     (root / "ks_test_overlap.txt").write_text("\n".join(test_lines) + "\n")
     return root

@@ -61,6 +61,7 @@ __all__ = [
     "TestReport",
     "cli_main",
     "collect_rng_states",
+    "make_main",
     "selection_metrics",
     "set_rng_states",
 ]
@@ -415,3 +416,17 @@ def _quiet_lightning_tips() -> None:
     logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
     if not any(isinstance(f, _DropTips) for f in logger.filters):
         logger.addFilter(_DropTips())
+
+
+def make_main(cli_class: type[PaperCLI], model_class: Any, datamodule_class: Any) -> Any:
+    """The ``main(args=None)`` of a project's ``cli.py`` (its console script ``<slug> = "<slug>.cli:main"``).
+
+    ``main(args)`` runs the CLI (``train`` = fit + test) and returns the CLI object (tests, comparisons); called as the
+    console script (``args`` None) it returns None, so that ``sys.exit(main())`` exits 0.
+    """
+
+    def main(args: list[str] | None = None) -> PaperCLI | None:
+        return cli_main(cli_class, model_class, datamodule_class, args)
+
+    main.__doc__ = f"Run the ``{cli_class.slug}`` CLI: ``{cli_class.slug} fit|validate|test|predict|train ...``."
+    return main

@@ -39,6 +39,7 @@ __all__ = [
     "one_torch_thread",
     "permute_batch",
     "run_cli",
+    "tensors_of",
     "tiny_trainer_args",
 ]
 
@@ -162,6 +163,11 @@ def batch_size_of(batch: Any) -> int:
         if isinstance(leaf, torch.Tensor) and leaf.dim() > 0:
             return int(leaf.shape[0])
     raise ValueError("no tensor with a batch dimension in the batch")
+
+
+def tensors_of(batch: Any) -> Iterator[torch.Tensor]:
+    """Every tensor in a (nested) batch: dicts, dataclasses, lists and tuples are walked."""
+    return (leaf for leaf in _leaves(batch) if isinstance(leaf, torch.Tensor))
 
 
 def _leaves(batch: Any) -> Iterator[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clfa.data import CLFADataModule
 from clfa.module import CLFAModule
-from paperkit.cli import PaperCLI, cli_main
+from paperkit.cli import PaperCLI, make_main
 
 __all__ = ["CLFACLI", "main"]
 
@@ -17,10 +17,7 @@ class CLFACLI(PaperCLI):
     predict_input_suffix = ".json"
 
 
-def main(args: list[str] | None = None) -> CLFACLI | None:
-    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
-    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
-    return cli_main(CLFACLI, CLFAModule, CLFADataModule, args)
+main = make_main(CLFACLI, CLFAModule, CLFADataModule)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from crmt.data import CRMTDataModule
 from crmt.module import CRMTModule
-from paperkit.cli import PaperCLI, cli_main
+from paperkit.cli import PaperCLI, make_main
 from paperkit.report import PredictionWriter
 
 __all__ = ["CRMTCLI", "main"]
@@ -24,10 +24,7 @@ class CRMTCLI(PaperCLI):
     extra_callbacks = (PredictionWriter,)
 
 
-def main(args: list[str] | None = None) -> CRMTCLI | None:
-    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
-    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
-    return cli_main(CRMTCLI, CRMTModule, CRMTDataModule, args)
+main = make_main(CRMTCLI, CRMTModule, CRMTDataModule)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eegencoder.data import EEGDataModule
 from eegencoder.module import EEGEncoderModule
-from paperkit.cli import PaperCLI, cli_main
+from paperkit.cli import PaperCLI, make_main
 from paperkit.report import PredictionWriter
 
 __all__ = ["EEGEncoderCLI", "main"]
@@ -22,10 +22,7 @@ class EEGEncoderCLI(PaperCLI):
     extra_callbacks = (PredictionWriter,)
 
 
-def main(args: list[str] | None = None) -> EEGEncoderCLI | None:
-    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
-    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
-    return cli_main(EEGEncoderCLI, EEGEncoderModule, EEGDataModule, args)
+main = make_main(EEGEncoderCLI, EEGEncoderModule, EEGDataModule)
 
 
 if __name__ == "__main__":

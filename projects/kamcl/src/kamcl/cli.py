@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kamcl.data import KAMCLDataModule
 from kamcl.module import KAMCLModule
-from paperkit.cli import PaperCLI, cli_main
+from paperkit.cli import PaperCLI, make_main
 from paperkit.report import PredictionWriter
 
 __all__ = ["KAMCLCLI", "main"]
@@ -20,10 +20,7 @@ class KAMCLCLI(PaperCLI):
     extra_callbacks = (PredictionWriter,)
 
 
-def main(args: list[str] | None = None) -> KAMCLCLI | None:
-    """Run the CLI (``train`` = fit + test). Returns the CLI object when called with ``args`` (tests, compare);
-    None as the console script, so that ``sys.exit(main())`` exits 0 (handled by ``paperkit.cli.cli_main``)."""
-    return cli_main(KAMCLCLI, KAMCLModule, KAMCLDataModule, args)
+main = make_main(KAMCLCLI, KAMCLModule, KAMCLDataModule)
 
 
 if __name__ == "__main__":
