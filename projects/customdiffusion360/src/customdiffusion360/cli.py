@@ -13,7 +13,7 @@ import sys
 
 from customdiffusion360.data import CD360DataModule
 from customdiffusion360.module import CD360Module
-from paperkit.cli import PaperCLI, cli_main
+from paperkit.cli import PaperCLI, make_main
 from paperkit.report import PredictionWriter
 
 __all__ = ["CD360CLI", "main"]
@@ -28,8 +28,11 @@ class CD360CLI(PaperCLI):
     extra_callbacks = (PredictionWriter,)
 
 
+_lightning_main = make_main(CD360CLI, CD360Module, CD360DataModule)
+
+
 def main(args: list[str] | None = None) -> CD360CLI | None:
-    """Run the CLI; ``sample`` is handled by :mod:`customdiffusion360.sample`."""
+    """Run the CLI (``train`` = fit + test); ``sample`` is handled by :mod:`customdiffusion360.sample`."""
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] == "sample":
         from customdiffusion360.sample import main as sample_main
@@ -38,7 +41,7 @@ def main(args: list[str] | None = None) -> CD360CLI | None:
         if args is None:
             raise SystemExit(rc)
         return None
-    return cli_main(CD360CLI, CD360Module, CD360DataModule, args)
+    return _lightning_main(args)
 
 
 if __name__ == "__main__":
