@@ -24,6 +24,7 @@ VARIANTS = [
     Variant("no_alignment", ("ablations/no_alignment.yaml",)),
     Variant("coattention", ("ablations/coattention.yaml",)),
     Variant("coattention_no_alignment", ("ablations/coattention.yaml", "ablations/no_alignment.yaml")),
+    Variant("coattention_lu2016", ("ablations/coattention.yaml", "ablations/coattention_lu2016.yaml")),
 ]
 METRICS = ["test/acc", "test/f1", "test/macro_f1"]
 
