@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clfa.cli import main
+from paperkit.errors import PaperkitError
 from paperkit.testing import run_cli, tiny_trainer_args
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -48,9 +49,30 @@ def test_train_then_predict(tmp_path) -> None:
     ):
         out = run_cli(main, ["predict", *SMALL, f"--ckpt_path={ckpt}", *target, *tiny_trainer_args()], tmp_path, "clfa")
         pred = list(csv.DictReader((out / "predictions.csv").open()))
-        assert len(pred) in (1, 3)
-        p = [float(pred[0]["prob_non-sarcastic"]), float(pred[0]["prob_sarcastic"])]
-        assert abs(sum(p) - 1) < 1e-4
+        assert len(pred) == (3 if len(target) == 1 else 1)  # one row per pair
+        by_id = {r["id"]: r for r in rows}
+        first = by_id[str(items[0]["image_id"])]  # the same pair, scored by `test` on the same checkpoint's run
+        for col in ("pred", "prob_non-sarcastic", "prob_sarcastic"):
+            assert pred[0][col] == first[col], col
+        assert pred[0]["pred"] in ("non-sarcastic", "sarcastic")  # the class name, not its index
+
+
+def test_python_predict_api_matches_the_test_predictions(tmp_path, monkeypatch) -> None:
+    import clfa
+
+    monkeypatch.chdir(tmp_path)
+    run = run_cli(main, ["train", *SMALL, *tiny_trainer_args(), "--trainer.limit_test_batches=2"], tmp_path, "clfa")
+    rows = {r["id"]: r for r in csv.DictReader((run / "predictions_test.csv").open())}
+    items = json.loads((tmp_path / "data/clfa/synthetic/text_json_final/test.json").read_text())[:2]
+    images = [tmp_path / "data/clfa/synthetic/dataset_image" / f"{r['image_id']}.jpg" for r in items]
+    ckpt = next((run / "checkpoints").glob("epoch=*.ckpt"))  # the checkpoint `train` tested
+    out = clfa.predict(images, [r["text"] for r in items], ckpt)
+    assert len(out) == 2
+    for got, item in zip(out, items):
+        ref = rows[str(item["image_id"])]
+        assert got["pred"] == ref["pred"] and abs(got["prob_sarcastic"] - float(ref["prob_sarcastic"])) < 1e-5
+    with pytest.raises(PaperkitError, match="texts"):
+        clfa.predict(images, ["only one"], ckpt)
 
 
 def test_missing_real_data_is_a_clear_error(tmp_path, capsys) -> None:

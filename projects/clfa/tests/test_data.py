@@ -33,6 +33,18 @@ def test_mmsd_loader_parses_literals_and_filters_keywords(tmp_path) -> None:
     assert len(load_mmsd(tmp_path, "train", filter_keywords=False)) == 4
 
 
+def test_mmsd_keyword_filter_is_exact_and_case_sensitive_like_the_official_code(tmp_path) -> None:
+    rows = [
+        ["1", "Sarcasm at its best", "", 1],  # capitalised: kept by the official (case-sensitive) match
+        ["2", "pure sarcasm", "", 1],  # exact token: dropped
+        ["3", "sarcasm!", "", 1],  # punctuation glued to the word: not the token "sarcasm", kept
+        ["4", "an ironic day", "", 0],  # dropped
+    ]
+    write_mmsd(tmp_path, {"train": rows})
+    assert [e.id for e in load_mmsd(tmp_path, "train")] == ["1", "3"]
+    assert [e.id for e in load_mmsd(tmp_path, "train", keyword_match="lower")] == ["3"]
+
+
 def test_mmsd_errors(tmp_path) -> None:
     with pytest.raises(DataNotFoundError, match=r"train\.txt"):
         load_mmsd(tmp_path, "train")
@@ -54,6 +66,19 @@ def test_mmsd2_loader(tmp_path) -> None:
     assert "text_json_final" in str(err.value) and "MMSD2.0" in str(err.value)
 
 
+def test_mmsd2_clean_text_variant(tmp_path) -> None:
+    """text_json_clean ships valid/test only (with an extra key "1"); train stays on text_json_final."""
+    write_mmsd2(tmp_path, {s: mmsd2_rows(3, k * 10) for k, s in enumerate(("train", "valid", "test"))})
+    clean = [{**r, "text": r["text"].upper(), "1": r["text"].upper()} for r in mmsd2_rows(3, 10)]
+    (tmp_path / "text_json_clean").mkdir()
+    (tmp_path / "text_json_clean" / "valid.json").write_text(json.dumps(clean))
+    assert [e.text for e in load_mmsd2(tmp_path, "valid", text="clean")] == [r["text"] for r in clean]
+    assert [e.text for e in load_mmsd2(tmp_path, "valid")] != [r["text"] for r in clean]
+    assert len(load_mmsd2(tmp_path, "train", text="clean")) == 3  # from text_json_final
+    with pytest.raises(DataNotFoundError, match="text_json_clean"):
+        load_mmsd2(tmp_path, "test", text="clean")
+
+
 def test_mvsa_cleaning_rules() -> None:
     assert resolve_mvsa_label("positive", "positive") == "positive"
     assert resolve_mvsa_label("neutral", "negative") == "negative"
@@ -61,18 +86,49 @@ def test_mvsa_cleaning_rules() -> None:
     assert resolve_mvsa_label("positive", "negative") is None
 
 
-def test_mvsa_single_split_is_seeded_and_reused(tmp_path) -> None:
-    labels = {str(i): [("positive", "neutral") if i % 3 else ("negative", "negative")] for i in range(1, 31)}
+def test_mvsa_official_split_is_per_class_in_file_order(tmp_path) -> None:
+    # 20 positive (ids 1..20 in file order), 10 negative (21..30), one dropped pair
+    labels = {str(i): [("positive", "neutral")] for i in range(1, 21)}
+    labels |= {str(i): [("negative", "negative")] for i in range(21, 31)}
     labels["31"] = [("positive", "negative")]  # dropped by the cleaning
     write_mvsa(tmp_path, labels)
-    splits = {s: load_mvsa(tmp_path, s, split_seed=3) for s in ("train", "valid", "test")}
-    assert [len(v) for v in splits.values()] == [24, 3, 3]
-    ids = [e.id for v in splits.values() for e in v]
-    assert len(set(ids)) == 30 and "31" not in ids
-    assert (tmp_path / "clfa_split_seed3.json").is_file()
-    e = next(e for e in splits["train"] if e.id == "3")
-    assert e.label == 1 and e.text == "tweet number 3 #mvsa"  # negative = 1
-    assert [e.id for e in load_mvsa(tmp_path, "test", split_seed=3)] == [e.id for e in splits["test"]]
+    splits = {s: [e.id for e in load_mvsa(tmp_path, s)] for s in ("train", "valid", "test")}
+    assert splits["train"] == [str(i) for i in (*range(1, 17), *range(21, 29))]  # first 80 % of each class
+    assert splits["valid"] == ["17", "18", "29"] and splits["test"] == ["19", "20", "30"]
+    e = next(e for e in load_mvsa(tmp_path, "train") if e.id == "21")
+    assert e.label == 1 and e.text == "tweet number 21 #mvsa"  # negative = 1
+
+
+def test_mvsa_shuffled_split_is_seeded_and_keyed_by_its_settings(tmp_path, caplog) -> None:
+    labels = {str(i): [("positive", "neutral") if i % 3 else ("negative", "negative")] for i in range(1, 31)}
+    write_mvsa(tmp_path, labels)
+    a = [e.id for e in load_mvsa(tmp_path, "test", split_seed=3, split_mode="shuffle")]
+    assert a == [e.id for e in load_mvsa(tmp_path, "test", split_seed=3, split_mode="shuffle")]
+    assert a != [e.id for e in load_mvsa(tmp_path, "test", split_seed=4, split_mode="shuffle")]
+    assert a != [e.id for e in load_mvsa(tmp_path, "test")]  # official split: its own file
+    assert len(list(tmp_path.glob("clfa_split_*.json"))) == 3
+    # a changed label file never reuses the old split
+    (tmp_path / "labelResultAll.txt").write_text(
+        "ID\ttext,image\n" + "".join(f"{i}\tneutral,neutral\n" for i in range(1, 11))
+    )
+    assert {e.label for s in ("train", "valid", "test") for e in load_mvsa(tmp_path, s)} == {2}
+    # counts against the published size, and missing texts, are reported
+    assert "literature reports 4511" in caplog.text
+    (tmp_path / "data" / "1.txt").unlink()
+    with caplog.at_level("WARNING"):
+        load_mvsa(tmp_path, "train")
+    assert "no text file" in caplog.text and "1.txt" in caplog.text
+
+
+def test_mvsa_reads_the_official_aggregated_label_file(tmp_path) -> None:
+    write_mvsa(tmp_path, {str(i): [("positive", "positive")] for i in range(1, 11)})
+    # CLFA's aggregate_label.txt (id<TAB>label, 0 pos / 1 neg / 2 neu) takes precedence over labelResultAll.txt
+    (tmp_path / "aggregate_label.txt").write_text("".join(f"{i}\t{i % 3}\n" for i in range(1, 11)))
+    ex = {e.id: e.label for s in ("train", "valid", "test") for e in load_mvsa(tmp_path, s)}
+    assert ex == {str(i): i % 3 for i in range(1, 11)}
+    (tmp_path / "aggregate_label.txt").write_text("1\tpositive\n")
+    with pytest.raises(DataFormatError, match="line 1"):
+        load_mvsa(tmp_path, "train")
 
 
 def test_mvsa_multiple_majority_vote(tmp_path) -> None:
@@ -85,7 +141,6 @@ def test_mvsa_multiple_majority_vote(tmp_path) -> None:
     ex = [e for s in ("train", "valid", "test") for e in load_mvsa(tmp_path, s, multiple=True)]
     assert {e.id: e.label for e in ex} == {"1": 0, "3": 2}
     (tmp_path / "labelResultAll.txt").write_text("ID\ttext,image\n1\tpositive,positive\n")
-    (tmp_path / "clfa_split_seed0.json").unlink()
     with pytest.raises(DataFormatError):
         load_mvsa(tmp_path, "train", multiple=True)
 

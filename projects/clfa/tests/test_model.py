@@ -144,3 +144,26 @@ def test_bertadam_has_no_bias_correction_and_clips_per_tensor() -> None:
     g = torch.tensor([0.6, 0.8])
     m, v = 0.1 * g, 0.001 * g**2
     torch.testing.assert_close(p.data, torch.tensor([1.0, 0.0]) - 0.1 * m / (v.sqrt() + 1e-6), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["official", "lu2016"])
+def test_coattention_matches_its_formula_and_ignores_padding(form: str) -> None:
+    """Official (CLFA mymodel.py): C = Q W_b Vᵀ without tanh, W_s without bias; lu2016: tanh(C) and a bias."""
+    from clfa.layers import CoAttention
+
+    torch.manual_seed(0)
+    co = CoAttention(6, 4, dropout=0.0, form=form).eval()
+    q, v = torch.randn(2, 5, 6), torch.randn(2, 3, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    c = torch.einsum("bxe,bye->bxy", co.w_b(q), v)
+    c = (torch.tanh(c) if form == "lu2016" else c) * mask[:, :, None]  # padded text rows masked (official: not)
+    h_v = torch.tanh(co.w_v(v) + torch.einsum("bxk,bxy->byk", co.w_q(q), c))
+    h_q = torch.tanh(co.w_q(q) + torch.einsum("byk,bxy->bxk", co.w_v(v), c))
+    a_v = co.w_hv(h_v).squeeze(-1).softmax(-1)
+    a_q = (co.w_hq(h_q).squeeze(-1) + (1 - mask) * -1e4).softmax(-1)
+    expected = torch.tanh(co.w_s(torch.einsum("bx,bxd->bd", a_v, v) + torch.einsum("by,byd->bd", a_q, q)))
+    torch.testing.assert_close(co(q, mask, v), expected)
+    assert (co.w_s.bias is None) == (form == "official")
+    q2 = q.clone()
+    q2[0, 3:] = 100.0  # padded positions: any content gives the same output
+    torch.testing.assert_close(co(q2, mask, v)[0], co(q, mask, v)[0])

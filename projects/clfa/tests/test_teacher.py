@@ -51,6 +51,45 @@ def test_cache_key_depends_on_teacher_and_data(tmp_path) -> None:
     assert cache_key("hf:a", ex) != cache_key("hf:a", load_mmsd2(tmp_path, "train"))
 
 
+def test_changed_pixels_at_the_same_file_size_recompute_the_teacher(tmp_path, monkeypatch) -> None:
+    """The cache key hashes the image bytes: one image edited in place (same size) must not reuse the cache."""
+    from PIL import Image
+
+    from clfa.data import ImageReader
+
+    clip_dir = save_tiny_clip(tmp_path / "clip", proj_dim=8)
+    write_mmsd2(tmp_path / "mmsd2", {"train": mmsd2_rows(3)})
+    ex = load_mmsd2(tmp_path / "mmsd2", "train")
+    path = ex[0].image
+    Image.open(path).convert("RGB").save(path, format="BMP")  # uncompressed: edited pixels keep the file size
+    size = path.stat().st_size
+    calls = []
+    real = teacher_mod.compute_teacher
+    monkeypatch.setattr(teacher_mod, "compute_teacher", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run = lambda: teacher_embeddings(f"hf:{clip_dir}", ex, ImageReader(32), tmp_path / "cache", "t")  # noqa: E731
+    _, first = run()
+    run()
+    assert len(calls) == 1  # the second call read the cache
+    pixels = Image.open(path).convert("RGB")
+    Image.frombytes("RGB", pixels.size, bytes(255 - b for b in pixels.tobytes())).save(path, format="BMP")
+    assert path.stat().st_size == size  # same file, same size, other pixels
+    _, second = run()
+    assert len(calls) == 2 and not torch.allclose(first[0], second[0])
+
+
+def test_teacher_revision_and_processor_are_part_of_the_key(tmp_path) -> None:
+    clip_dir = save_tiny_clip(tmp_path / "clip", proj_dim=8)
+    before = teacher_mod.teacher_fingerprint(f"hf:{clip_dir}")
+    proc_file = clip_dir / "preprocessor_config.json"
+    import json
+
+    cfg = json.loads(proc_file.read_text())
+    cfg["image_mean"] = [0.0, 0.0, 0.0]
+    proc_file.write_text(json.dumps(cfg))
+    after = teacher_mod.teacher_fingerprint(f"hf:{clip_dir}")
+    assert before["preprocess"] != after["preprocess"] and before["revision"] != after["revision"]
+
+
 def test_hf_clip_teacher_from_a_saved_folder(tmp_path) -> None:
     """A tiny random CLIPModel + CLIPProcessor written with save_pretrained, loaded as 'hf:<folder>'."""
     clip_dir = save_tiny_clip(tmp_path / "clip", proj_dim=8)
@@ -92,7 +131,7 @@ def test_full_pipeline_with_saved_models_on_mmsd2(tmp_path) -> None:
                        intermediate_size=32)).save_pretrained(tmp_path / "vit")  # fmt: skip
     clip = save_tiny_clip(tmp_path / "clip", proj_dim=8)
     args = ["train", "--data.dataset=mmsd2", f"--data.root={tmp_path / 'mmsd2'}", f"--data.tokenizer={tok}",
-            f"--data.teacher=hf:{clip}", f"--model.text_encoder={tmp_path / 'bert'}",
+            "--data.teacher=hf", f"--data.teacher_model={clip}", f"--model.text_encoder={tmp_path / 'bert'}",
             f"--model.image_encoder={tmp_path / 'vit'}", "--model.proj_dim=8", "--data.batch_size=3",
             *tiny_trainer_args()]  # fmt: skip
     run = run_cli(main, args, tmp_path, "clfa")

@@ -10,8 +10,8 @@ SMALL = ["--data.synthetic_users=100", "--data.synthetic_items=150", "--model.di
 
 def test_fast_dev_run(tmp_path) -> None:
     run_cli(main, ["fit", "--trainer.fast_dev_run=true", *SMALL], tmp_path)
-    assert (tmp_path / "data" / "kamcl" / "synthetic" / "trn_buy").is_file()
-    assert (tmp_path / "data" / "kamcl" / "synthetic" / "kg.txt").is_file()
+    [folder] = (tmp_path / "data" / "kamcl" / "synthetic").glob("synthetic-*")  # keyed by the generator settings
+    assert (folder / "trn_buy").is_file() and (folder / "kg.txt").is_file() and (folder / "settings.json").is_file()
 
 
 def test_train_writes_both_protocols(tmp_path) -> None:

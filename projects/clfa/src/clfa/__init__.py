@@ -7,9 +7,10 @@ image embeddings by a symmetric in-batch InfoNCE, then fused by a cross-attentio
 detection (MMSD, MMSD2.0) and sentiment analysis (MVSA).
 """
 
+from clfa.api import predict
 from clfa.data import CLFADataModule
 from clfa.losses import clfa_loss, contrastive_alignment
 from clfa.model import CLFA, CLFAConfig
 from clfa.module import CLFAModule
 
-__all__ = ["CLFA", "CLFAConfig", "CLFADataModule", "CLFAModule", "clfa_loss", "contrastive_alignment"]
+__all__ = ["CLFA", "CLFAConfig", "CLFADataModule", "CLFAModule", "clfa_loss", "contrastive_alignment", "predict"]

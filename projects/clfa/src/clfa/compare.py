@@ -5,7 +5,8 @@ Runs on the embedded synthetic task (paper Sec. 4.4 ablations: "nocontrast" and 
 * ``clfa``: cross-attention encoder, α = 1 (the method);
 * ``no_alignment``: cross-attention encoder, α = 0 (CE only);
 * ``coattention``: co-attention aggregator, α = 1;
-* ``coattention_no_alignment``: co-attention aggregator, α = 0.
+* ``coattention_no_alignment``: co-attention aggregator, α = 0;
+* ``coattention_lu2016``: co-attention in the form of Lu et al. (2016) (tanh, dropout, bias), α = 1.
 
 Writes ``runs/compare/clfa/results.{json,md}`` (mean ± std over seeds). ``--variants`` picks a subset.
 """
@@ -24,6 +25,7 @@ VARIANTS = [
     Variant("no_alignment", ("ablations/no_alignment.yaml",)),
     Variant("coattention", ("ablations/coattention.yaml",)),
     Variant("coattention_no_alignment", ("ablations/coattention.yaml", "ablations/no_alignment.yaml")),
+    Variant("coattention_lu2016", ("ablations/coattention.yaml", "ablations/coattention_lu2016.yaml")),
 ]
 METRICS = ["test/acc", "test/f1", "test/macro_f1"]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Literal, get_args
 
 import pytorch_lightning as pl
 import torch
@@ -34,7 +35,9 @@ __all__ = ["DATASETS", "CLFADataModule", "ImageReader", "TweetDataset", "load_sp
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("synthetic", "mmsd", "mmsd2", "mvsa_single", "mvsa_multiple")
+Dataset_ = Literal["synthetic", "mmsd", "mmsd2", "mvsa_single", "mvsa_multiple"]
+DATASETS = get_args(Dataset_)
+TeacherKind = Literal["world", "hf", "open_clip", "none"]
 BLANK = 128  # mid-grey replacement image
 
 
@@ -77,14 +80,18 @@ class ImageReader:
             return Image.new("RGB", (self.size, self.size), (BLANK,) * 3)
 
 
-def load_split(dataset: str, root: str | Path, split: str, **kw) -> list[Example]:
+def load_split(dataset: Dataset_, root: str | Path, split: str, **kw) -> list[Example]:
     """Examples of one split of ``dataset`` (synthetic = the MMSD2.0 loader on the generated folder)."""
     if dataset in ("synthetic", "mmsd2"):
-        return load_mmsd2(root, split, kw.get("image_dir"))
+        return load_mmsd2(root, split, kw.get("image_dir"), kw.get("mmsd2_text", "final"))
     if dataset == "mmsd":
-        return load_mmsd(root, split, kw.get("image_dir"), kw.get("filter_keywords", True))
+        return load_mmsd(
+            root, split, kw.get("image_dir"), kw.get("filter_keywords", True), kw.get("keyword_match", "exact")
+        )
     if dataset in ("mvsa_single", "mvsa_multiple"):
-        return load_mvsa(root, split, dataset == "mvsa_multiple", kw.get("split_seed", 0))
+        return load_mvsa(
+            root, split, dataset == "mvsa_multiple", kw.get("split_seed", 0), kw.get("mvsa_split", "official")
+        )
     raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
 
 
@@ -139,11 +146,15 @@ class CLFADataModule(pl.LightningDataModule):
         use_ocr: also tokenise the OCR text (the official "knowledge" stream).
         senticnet_path: SenticNet lexicon (tab-separated) to build the official attention-bias graphs; off if None.
         image_size, image_mean, image_std: Resize(S, S) -> [0, 1] -> Normalize(mean, std).
-        teacher: ``world`` | ``hf:<name>`` | ``open_clip:<arch>/<pretrained>`` | ``none`` (see :mod:`clfa.teacher`).
+        teacher: ``world`` (synthetic only) | ``hf`` | ``open_clip`` | ``none`` (see :mod:`clfa.teacher`);
+        teacher_model: the hub id or folder (``hf``), or ``<arch>/<pretrained or checkpoint>`` (``open_clip``).
         teacher_cache: cache folder for the teacher embeddings (default ``<root>/clfa_teacher_cache``).
         missing_image: ``skip`` or ``blank`` (module docstring).
-        filter_keywords: MMSD keyword filter (Cai et al. protocol).
-        split_seed: seed of the MVSA 8:1:1 split.
+        filter_keywords: MMSD keyword filter (Cai et al. protocol); keyword_match: ``exact`` (case-sensitive, the
+            official preprocessing) or ``lower``.
+        mvsa_split: ``official`` (per class 80/10/10 in file order, CLFA's split_train_test.py) or ``shuffle``
+            (seeded 8:1:1 with ``split_seed``).
+        mmsd2_text: ``final`` (text_json_final) or ``clean`` (text_json_clean for valid/test).
         preload_images: decode all images once (default: only for ``synthetic``).
         predict_path: for ``predict``: an image file (with ``predict_text``), a JSON list file, or a folder with one
             JSON list of ``{"image" or "image_id", "text"}`` objects, images relative to that folder.
@@ -152,7 +163,7 @@ class CLFADataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        dataset: str = "synthetic",
+        dataset: Dataset_ = "synthetic",
         root: str = "data/clfa/synthetic",
         image_dir: str | None = None,
         tokenizer: str = "auto",
@@ -166,12 +177,16 @@ class CLFADataModule(pl.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        teacher: str = "world",
+        teacher: TeacherKind = "world",
+        teacher_model: str | None = None,
         teacher_cache: str | None = None,
         teacher_batch_size: int = 64,
         teacher_device: str = "cpu",
-        missing_image: str = "skip",
+        missing_image: Literal["skip", "blank"] = "skip",
         filter_keywords: bool = True,
+        keyword_match: Literal["exact", "lower"] = "exact",
+        mvsa_split: Literal["official", "shuffle"] = "official",
+        mmsd2_text: Literal["final", "clean"] = "final",
         split_seed: int = 0,
         preload_images: bool | None = None,
         predict_path: str | None = None,
@@ -179,10 +194,8 @@ class CLFADataModule(pl.LightningDataModule):
         synthetic: SyntheticSpec | None = None,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
-        if missing_image not in ("skip", "blank"):
-            raise ValueError("missing_image must be 'skip' or 'blank'")
+        if teacher in ("hf", "open_clip") and not teacher_model:
+            raise PaperkitError(f"--data.teacher {teacher} needs --data.teacher_model (a hub id, folder or checkpoint)")
         self.dataset, self.root = dataset, Path(root)
         self.image_dir, self.max_seq_length, self.max_ocr_length = image_dir, max_seq_length, max_ocr_length
         self.use_ocr, self.senticnet_path = use_ocr, senticnet_path
@@ -191,6 +204,8 @@ class CLFADataModule(pl.LightningDataModule):
         self.teacher, self.teacher_batch_size, self.teacher_device = teacher, teacher_batch_size, teacher_device
         self.teacher_cache = Path(teacher_cache) if teacher_cache else self.root / "clfa_teacher_cache"
         self.missing_image, self.filter_keywords, self.split_seed = missing_image, filter_keywords, split_seed
+        self.keyword_match, self.mvsa_split, self.mmsd2_text = keyword_match, mvsa_split, mmsd2_text
+        self.teacher_model = teacher_model
         self.preload = (dataset == "synthetic") if preload_images is None else preload_images
         self.predict_path, self.predict_text = predict_path, predict_text
         self.spec = synthetic or SyntheticSpec()
@@ -247,7 +262,10 @@ class CLFADataModule(pl.LightningDataModule):
             split,
             image_dir=self.image_dir,
             filter_keywords=self.filter_keywords,
+            keyword_match=self.keyword_match,
             split_seed=self.split_seed,
+            mvsa_split=self.mvsa_split,
+            mmsd2_text=self.mmsd2_text,
         )
         missing = [e for e in examples if not e.image.is_file()]
         if missing:
@@ -270,7 +288,7 @@ class CLFADataModule(pl.LightningDataModule):
                 World(self.spec.n_concepts, self.spec.embed_dim, self.spec.world_seed), self.spec.teacher_noise
             )
         return teacher_embeddings(
-            self.teacher,
+            self.teacher if self.teacher == "world" else f"{self.teacher}:{self.teacher_model}",
             examples,
             self.reader,
             self.teacher_cache,

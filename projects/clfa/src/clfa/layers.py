@@ -127,25 +127,35 @@ class CrossEncoder(nn.Module):
 
 
 class CoAttention(nn.Module):
-    """Parallel co-attention aggregator (official ``mymodel.py::VitBERT``; Lu et al. 2016, Eq. 3-4).
+    """Parallel co-attention aggregator (Lu et al. 2016, Eq. 3-4), in two forms.
 
-    C = tanh(Q W_b Vᵀ); H_v = tanh(V W_v + C ᵀ(Q W_q)); H_q = tanh(Q W_q + C (V W_v));
-    a_v = softmax(H_v w_v), a_q = softmax(H_q w_q) (masked); h = tanh(W_s(Σ a_v v + Σ a_q q)).
+    ``form="official"`` (default: CLFA's ``mymodel.py::CoAttention``): C = Q W_b Vᵀ (no tanh), no dropout, no bias
+    on W_s. ``form="lu2016"``: C = tanh(Q W_b Vᵀ) as in Lu et al., dropout on H before the attention scores, a bias on
+    W_s. Both: H_v = tanh(V W_v + Cᵀ(Q W_q)), H_q = tanh(Q W_q + C (V W_v)); a_v = softmax(H_v w_v),
+    a_q = softmax(H_q w_q); h = tanh(W_s(Σ a_v v + Σ a_q q)). Padded text positions are masked in both forms: their
+    affinity rows are zeroed (so they do not reach H_v) and they get no attention in a_q (the official code passes the
+    mask but never applies it, so padding changes the output: a bug, not kept).
     """
 
-    def __init__(self, hidden: int, k: int, dropout: float = 0.1) -> None:
+    def __init__(self, hidden: int, k: int, dropout: float = 0.1, form: str = "official") -> None:
         super().__init__()
+        if form not in ("official", "lu2016"):
+            raise ValueError(f"unknown co-attention form {form!r}; expected 'official' or 'lu2016'")
+        self.form = form
         self.w_b = nn.Linear(hidden, hidden, bias=False)
         self.w_v = nn.Linear(hidden, k, bias=False)
         self.w_q = nn.Linear(hidden, k, bias=False)
         self.w_hv = nn.Linear(k, 1, bias=False)
         self.w_hq = nn.Linear(k, 1, bias=False)
-        self.w_s = nn.Linear(hidden, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.w_s = nn.Linear(hidden, hidden, bias=form == "lu2016")
+        self.drop = nn.Dropout(dropout) if form == "lu2016" else nn.Identity()
 
     def forward(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """text (B, Lt, D), text_mask (B, Lt), image (B, Lv, D) -> (B, D)."""
-        affinity = torch.tanh(self.w_b(text) @ image.transpose(1, 2))  # (B, Lt, Lv)
+        affinity = self.w_b(text) @ image.transpose(1, 2)  # (B, Lt, Lv)
+        if self.form == "lu2016":
+            affinity = torch.tanh(affinity)  # Lu et al. Eq. 3
+        affinity = affinity * text_mask.to(text.dtype).unsqueeze(-1)  # padded text rows carry no affinity
         wq, wv = self.w_q(text), self.w_v(image)  # (B, Lt, k), (B, Lv, k)
         h_v = torch.tanh(wv + affinity.transpose(1, 2) @ wq)  # (B, Lv, k)
         h_q = torch.tanh(wq + affinity @ wv)  # (B, Lt, k)

@@ -4,7 +4,7 @@ text -> BERT -> (B, Lt, H_t) -> mlp_text -> T (B, Lt, D)        D = CLIP width (
 image -> ViT -> (B, Lv, H_v) -> mlp_image -> V (B, Lv, D)       Lv = 1 + n_patches (50 for ViT-B/32 at 224 px)
 [OCR text -> same BERT -> mlp_text -> K (B, Lk, D)]             optional "knowledge" stream, off by default
 aggregator "cross": CrossEncoder(T, V, K) -> masked mean over text -> dropout -> Linear(D, n_classes)
-aggregator "coattention": CoAttention(T, V) -> dropout -> Linear(D, n_classes)
+aggregator "coattention": CoAttention(T, V) -> Linear(D, n_classes) (form "lu2016": with dropout before the head)
 
 T and V (before fusion) are what the contrastive alignment loss pulls toward the frozen CLIP embeddings
 (:mod:`clfa.losses`).
@@ -37,6 +37,7 @@ class CLFAConfig:
     fusion_heads: int = 4  # paper 8
     dropout: float = 0.1
     aggregator: str = "cross"  # "cross" (CLFA) | "coattention"
+    coattention_form: str = "official"  # "official" (CLFA's mymodel.py) | "lu2016" (see layers.CoAttention)
     pooling: str = "mean"  # official pooling_type 1
     use_ocr: bool = False
 
@@ -57,7 +58,7 @@ class CLFA(nn.Module):
         if cfg.aggregator == "cross":
             self.fusion = CrossEncoder(cfg.proj_dim, cfg.fusion_heads, cfg.fusion_layers, cfg.dropout, cfg.use_ocr)
         else:
-            self.fusion = CoAttention(cfg.proj_dim, cfg.proj_dim, cfg.dropout)
+            self.fusion = CoAttention(cfg.proj_dim, cfg.proj_dim, cfg.dropout, cfg.coattention_form)
         self.drop = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.proj_dim, cfg.n_classes)
 
@@ -95,5 +96,7 @@ class CLFA(nn.Module):
             pooled = pool(fused, attention_mask, self.cfg.pooling)  # (B, D)
         else:
             pooled = self.fusion(text, attention_mask, image)  # (B, D)
-        logits = self.classifier(self.drop(pooled))  # (B, C)
+        # the official co-attention model puts its head on the co-attention output directly (no dropout)
+        official_head = self.cfg.aggregator == "coattention" and self.cfg.coattention_form == "official"
+        logits = self.classifier(pooled if official_head else self.drop(pooled))  # (B, C)
         return {"logits": logits, "text_tokens": text, "image_tokens": image, "text_mask": attention_mask}

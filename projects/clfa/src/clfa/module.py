@@ -45,7 +45,8 @@ class CLFAModule(pl.LightningModule):
         text_* / image_* / patch_size / max_positions: sizes of the ``tiny`` encoders.
         proj_hidden, proj_dim: projection MLP widths (paper 1536, 512 = CLIP width; must equal the teacher's width).
         fusion_layers, fusion_heads, dropout: cross-encoder (paper 3, 8, 0.1).
-        aggregator: ``cross`` (CLFA's cross-attention encoder) or ``coattention``.
+        aggregator: ``cross`` (CLFA's cross-attention encoder) or ``coattention``; coattention_form: ``official``
+            (CLFA's mymodel.py: no tanh on the affinity, no dropout, no bias on W_s) or ``lu2016``.
         pooling: ``mean`` (official pooling_type 1), ``cls`` or ``max``.
         gamma, lambda1: weights of the SenticNet self / text-OCR attention biases (0 = off; official 1).
         alpha, beta, temperature: loss weights and InfoNCE temperature τ (paper 1, 1, 0.1).
@@ -77,6 +78,7 @@ class CLFAModule(pl.LightningModule):
         fusion_heads: int = 4,
         dropout: float = 0.1,
         aggregator: Literal["cross", "coattention"] = "cross",
+        coattention_form: Literal["official", "lu2016"] = "official",
         pooling: Literal["mean", "cls", "max"] = "mean",
         use_ocr: bool = False,
         gamma: float = 0.0,
@@ -224,7 +226,7 @@ class CLFAModule(pl.LightningModule):
                 seen.add(i)
                 probs = r[2:] if with_label else r[1:]
                 ident = examples[i].id if examples is not None else str(i)
-                pred = max(range(len(probs)), key=probs.__getitem__)
+                pred = self.class_names[max(range(len(probs)), key=probs.__getitem__)]
                 w.writerow([ident, *([int(r[1])] if with_label else []), pred, *(f"{p:.6f}" for p in probs)])
 
     # --- optimiser --------------------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class World:
     def __init__(self, n_concepts: int = 12, embed_dim: int = 32, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         self.n_concepts, self.embed_dim = n_concepts, embed_dim
+        self.settings = {"n_concepts": n_concepts, "embed_dim": embed_dim, "seed": seed}  # what makes this world
         self.prototypes = rng.standard_normal((n_concepts, 3, CELL, CELL)).astype(np.float32)  # P_c
         e = rng.standard_normal((n_concepts, embed_dim)).astype(np.float32)
         self.embeddings = e / np.linalg.norm(e, axis=1, keepdims=True)  # E_c, unit vectors

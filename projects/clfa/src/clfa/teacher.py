@@ -9,38 +9,87 @@ A teacher is named by one string:
 * ``world``: the synthetic world's CLIP stand-in (:class:`clfa.synthetic.WorldCLIP`);
 * ``none``: no teacher (only valid with alpha = 0).
 
-Embeddings are computed once per (teacher, data) and stored in ``<cache_dir>/<tag>-<key>.pt``, where the key hashes
-the teacher name and every example's id, text and image file size; a second run with the same data loads the file.
+Embeddings are computed once per (teacher, data) and stored in ``<cache_dir>/<tag>-<key>.pt``
+(:func:`paperkit.featcache.cached_tensors`). The key covers the teacher name, the model's revision (the hub commit of a
+hub model; the bytes of the config and weight files of a local folder or checkpoint), the preprocessing (the processor
+or transform configuration, the text normalisation) and every example's id, text and image *bytes*: a changed image,
+model or processor never reuses stale embeddings. A second run with the same data loads the file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from clfa.datasets import Example
+from paperkit.featcache import cached_tensors, file_digest, folder_digest
 
-__all__ = ["cache_key", "compute_teacher", "teacher_embeddings"]
+__all__ = ["cache_key", "compute_teacher", "teacher_embeddings", "teacher_fingerprint"]
 
 log = logging.getLogger(__name__)
 
 ImageLoader = Callable[[Path], Image.Image]
 
 
-def cache_key(teacher: str, examples: Sequence[Example]) -> str:
-    """sha1 of the teacher name and (id, text, image size) of every example."""
-    h = hashlib.sha1(teacher.encode())
-    for e in examples:
-        size = e.image.stat().st_size if e.image.is_file() else -1
-        h.update(json.dumps([e.id, e.text, size]).encode())
-    return h.hexdigest()[:20]
+TEACHER_FORMS = "'hf:<name>', 'open_clip:<arch>/<pretrained>' or 'world'"
+TEXT_NORMALISATION = "lower+strip, truncated to 77 tokens"  # official process_clip
+
+
+def _hf_fingerprint(name: str) -> dict[str, Any]:
+    """Revision and preprocessing of an HF CLIP teacher, read from its config and processor (no weights loaded)."""
+    from transformers import CLIPConfig, CLIPProcessor
+
+    config = CLIPConfig.from_pretrained(name)
+    proc = CLIPProcessor.from_pretrained(name)
+    folder = Path(name)
+    revision = (
+        folder_digest(folder, ("*.json", "*.safetensors", "*.bin", "*.txt", "*.model"))
+        if folder.is_dir()
+        else getattr(config, "_commit_hash", None) or "unknown"
+    )
+    tok = proc.tokenizer
+    preprocess = {
+        "image_processor": proc.image_processor.to_dict(),
+        "tokenizer": {"class": type(tok).__name__, "vocab_size": tok.vocab_size, "max_length": tok.model_max_length},
+    }
+    return {"revision": revision, "preprocess": preprocess}
+
+
+def _open_clip_fingerprint(name: str) -> dict[str, Any]:
+    import open_clip
+
+    arch, _, pretrained = name.partition("/")
+    revision = file_digest(pretrained) if pretrained and Path(pretrained).is_file() else pretrained
+    return {"revision": revision, "preprocess": {"config": open_clip.get_model_config(arch)}}
+
+
+def teacher_fingerprint(teacher: str, world_clip: object | None = None) -> dict[str, Any]:
+    """Everything about a teacher that changes its embeddings, apart from the data (for the cache key)."""
+    kind, _, name = teacher.partition(":")
+    if kind == "hf":
+        out = _hf_fingerprint(name)
+    elif kind == "open_clip":
+        out = _open_clip_fingerprint(name)
+    elif kind == "world":
+        world = getattr(world_clip, "world", None)
+        out = {"revision": getattr(world, "settings", repr(world)), "preprocess": getattr(world_clip, "noise", None)}
+    else:
+        raise ValueError(
+            f"unknown teacher {teacher!r}; expected 'hf:<name>', 'open_clip:<arch>/<pretrained>' or 'world'"
+        )
+    return {"teacher": teacher, "text": TEXT_NORMALISATION, **out}
+
+
+def cache_key(teacher: str, examples: Sequence[Example], fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The teacher cache key: the teacher's fingerprint and (id, text, sha1 of the image bytes) of every example."""
+    fp = fingerprint if fingerprint is not None else {"teacher": teacher}
+    return {**fp, "data": [[e.id, e.text, file_digest(e.image)] for e in examples]}
 
 
 def _batches(n: int, size: int):
@@ -113,7 +162,7 @@ def compute_teacher(
         if world_clip is None:
             raise ValueError("teacher 'world' is only available for the synthetic dataset")
         return _world(world_clip, examples, load_image)
-    raise ValueError(f"unknown teacher {teacher!r}; expected 'hf:<name>', 'open_clip:<arch>/<pretrained>' or 'world'")
+    raise ValueError(f"unknown teacher {teacher!r}; expected {TEACHER_FORMS}")
 
 
 def teacher_embeddings(
@@ -127,19 +176,15 @@ def teacher_embeddings(
     device: str = "cpu",
     world_clip: object | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached :func:`compute_teacher`: loads ``<cache_dir>/<tag>-<key>.pt`` when present, else computes and saves."""
-    path = Path(cache_dir) / f"{tag}-{cache_key(teacher, examples)}.pt"
-    if path.is_file():
-        blob = torch.load(path, weights_only=True)
-        log.info("Teacher embeddings (%s, %d examples) loaded from cache %s", teacher, len(examples), path)
-        return blob["text"], blob["image"]
-    log.info("Computing teacher embeddings (%s) for %d examples", teacher, len(examples))
-    text, image = compute_teacher(
-        teacher, examples, load_image, batch_size=batch_size, device=device, world_clip=world_clip
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"text": text, "image": image, "ids": [e.id for e in examples], "teacher": teacher}, tmp)
-    tmp.replace(path)
-    log.info("Teacher embeddings cached at %s", path)
-    return text, image
+    """Cached :func:`compute_teacher`: ``(text (N, D), image (N, D))``, computed only when the key is new."""
+    key = cache_key(teacher, examples, teacher_fingerprint(teacher, world_clip))
+
+    def compute() -> dict[str, torch.Tensor]:
+        log.info("Computing teacher embeddings (%s) for %d examples", teacher, len(examples))
+        text, image = compute_teacher(
+            teacher, examples, load_image, batch_size=batch_size, device=device, world_clip=world_clip
+        )
+        return {"text": text, "image": image}
+
+    out = cached_tensors(cache_dir, tag, key, compute)
+    return out["text"], out["image"]

@@ -54,7 +54,8 @@ class KAMCLDataModule(pl.LightningDataModule):
 
     Args:
         dataset: synthetic | tmall | retail_rocket | ijcai.
-        root: dataset folder (default ``data/kamcl/<dataset>``; synthetic plain split: ``data/kamcl/synthetic_plain``).
+        root: dataset folder (default ``data/kamcl/<dataset>``; synthetic plain split: ``data/kamcl/synthetic_plain``;
+            the synthetic files go to ``<root>/synthetic-<key of the generator settings>/``).
         behaviours: behaviour file suffixes, target last (default: the dataset's list, see ``DATASETS``).
         hard_split: validation carve-out (and, for synthetic, the test split) removes the held-out (user, item) pair
             from every training behaviour; False = plain temporal leave-one-out (only later auxiliary events dropped).
@@ -103,10 +104,9 @@ class KAMCLDataModule(pl.LightningDataModule):
     # ---- loading (lazy, so that sizes can be linked into the model at instantiation) -------------------------------
     @cached_property
     def data(self) -> MultiBehaviourData:
-        if self.dataset == "synthetic":
-            write_synthetic(self.root, self.synthetic_cfg)
+        folder = write_synthetic(self.root, self.synthetic_cfg) if self.dataset == "synthetic" else self.root
         mats, test, kg = load_cml(
-            self.root, self.behaviours, dataset=self.dataset, source=DATASETS[self.dataset]["source"]
+            folder, self.behaviours, dataset=self.dataset, source=DATASETS[self.dataset]["source"]
         )
         n_users, n_items = mats[self.behaviours[-1]].shape
         mats, val = carve_validation(mats, self.behaviours[-1], test, hard=self.hard_split)

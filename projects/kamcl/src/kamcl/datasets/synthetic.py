@@ -10,15 +10,15 @@ on-disk format (``trn_<behaviour>``, ``tst_int``, ``kg.txt``), which the real lo
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from paperkit.synthetic import cached_dir
 
 __all__ = [
     "SYNTHETIC_BEHAVIOURS",
@@ -175,33 +175,24 @@ def _matrix(ev: list[tuple[int, int, int]], shape: tuple[int, int]) -> sp.csr_ma
     return m
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_synthetic(root: str | Path, cfg: SyntheticConfig | None = None) -> Path:
-    """Generate (if not already there for the same settings) and write the dataset in the CML/KMCLR format.
+    """The dataset in the CML/KMCLR format under ``root/synthetic-<key of the settings>/`` (generated once,
+    atomically, by :func:`paperkit.synthetic.cached_dir`; returns that folder).
 
     Files: ``trn_view``, ``trn_cart``, ``trn_buy`` (pickled ``scipy.sparse.csr_matrix`` users x items with unix
     timestamps as values), ``tst_int`` (pickled list: test item per user), ``kg.txt`` ("h r t" per line) and
-    ``synthetic.json`` (the generator settings, used as a cache key).
+    ``settings.json`` (the generator settings).
     """
     cfg = cfg or SyntheticConfig()
-    root = Path(root)
-    meta = json.dumps(asdict(cfg), sort_keys=True)
-    stamp = root / "synthetic.json"
-    if stamp.is_file() and stamp.read_text() == meta:
-        return root
-    root.mkdir(parents=True, exist_ok=True)
-    out = generate(cfg)
-    shape = (out["n_users"], out["n_items"])
-    for b in SYNTHETIC_BEHAVIOURS:
-        _atomic_write(root / f"trn_{b}", pickle.dumps(_matrix(out["events"][b], shape)))
-    _atomic_write(root / "tst_int", pickle.dumps(out["test"]))
-    _atomic_write(root / "kg.txt", "".join(f"{h} {r} {t}\n" for h, r, t in out["kg"]).encode())
-    _atomic_write(stamp, meta.encode())
-    n = sum(len(v) for v in out["events"].values())
-    log.info("Wrote synthetic dataset to %s (%d users, %d items, %d interactions)", root, *shape, n)
-    return root
+
+    def write(folder: Path) -> None:
+        out = generate(cfg)
+        shape = (out["n_users"], out["n_items"])
+        for b in SYNTHETIC_BEHAVIOURS:
+            (folder / f"trn_{b}").write_bytes(pickle.dumps(_matrix(out["events"][b], shape)))
+        (folder / "tst_int").write_bytes(pickle.dumps(out["test"]))
+        (folder / "kg.txt").write_text("".join(f"{h} {r} {t}\n" for h, r, t in out["kg"]))
+        n = sum(len(v) for v in out["events"].values())
+        log.info("Wrote the synthetic dataset (%d users, %d items, %d interactions)", *shape, n)
+
+    return cached_dir(root, "synthetic", {**asdict(cfg), "format": 1}, write)
