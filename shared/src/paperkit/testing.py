@@ -43,13 +43,14 @@ __all__ = [
     "tiny_trainer_args",
 ]
 
+# limit_*_batches: 2 batches, never 1: the CLI parses "1" as the float 1.0, which Lightning reads as "100 %".
 TINY_TRAINER: dict[str, Any] = {
     "trainer.accelerator": "cpu",
     "trainer.devices": 1,
     "trainer.max_epochs": 1,
     "trainer.limit_train_batches": 2,
-    "trainer.limit_val_batches": 1,
-    "trainer.limit_test_batches": 1,
+    "trainer.limit_val_batches": 2,
+    "trainer.limit_test_batches": 2,
     "trainer.enable_progress_bar": False,
     "trainer.enable_model_summary": False,
     "trainer.num_sanity_val_steps": 0,
