@@ -18,7 +18,8 @@ SMALL_DATA = ["--data.synthetic_trials_per_class=8", "--data.batch_size=8", "--m
 
 
 def test_train_writes_metrics_table_and_confusion_matrix(tmp_path: Path) -> None:
-    args = ["train", *tiny_trainer_args(), *SMALL_DATA, "--data.subjects=[1,2]"]
+    # the whole test split (both subjects), not the tiny run's first two batches
+    args = ["train", *tiny_trainer_args(trainer__limit_test_batches=1.0), *SMALL_DATA, "--data.subjects=[1,2]"]
     run = run_cli(main, args, tmp_path, "eegencoder")
     metrics = json.loads((run / "test_metrics.json").read_text())
     for key in ("test/acc", "test/kappa", "test/acc_mean_subjects", "test/kappa_mean_subjects"):
