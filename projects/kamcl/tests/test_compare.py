@@ -74,10 +74,11 @@ def test_targets_arithmetic() -> None:
     t = compare.targets(summary)
     assert math.isclose(t["kamcl_over_lightgcn"], 1.5) and t["pass_1.15x_lightgcn"]
     assert math.isclose(t["kamcl_over_bprmf"], 3.0) and t["pass_2x_bprmf"] and t["lightgcn_above_bprmf"]
-    assert math.isclose(t["shuffle_removes_fraction_of_gain"], 0.9) and t["pass_shuffle_70pct"]
+    assert math.isclose(t["shuffle_removes_fraction_of_gain"], 0.9)
+    assert not any("70" in key for key in t)  # the 70 % target is retired: the control is reported, not judged
     summary["kamcl shuffled price triples"]["test/ndcg@10"]["mean"] = 0.05
     t = compare.targets(summary)
-    assert math.isclose(t["shuffle_removes_fraction_of_gain"], 0.5) and not t["pass_shuffle_70pct"]
+    assert math.isclose(t["shuffle_removes_fraction_of_gain"], 0.5)
 
 
 @pytest.mark.slow

@@ -2,9 +2,12 @@
 
 Ranks every item by the generator's *noise-free* buy utility (its ground truth, never seen by a model) under the same
 protocol as training runs (full ranking, training purchases and the validation item masked, pessimistic ties) and
-reports test NDCG@10 / HR@10 for the full utility and for utilities restricted to some attributes. This bounds what
-the "shuffle the price triples" ablation can remove: a model that used brand, category and rating perfectly but had
-no price information would still reach the "without price" row.
+reports test NDCG@10 / HR@10 for the full utility and for utilities restricted to some attributes.
+
+It is a reference point, **not a ceiling**: the buy utility ignores the generator's view -> cart -> buy funnel and each
+user's own training views and carts, so rankers that push those items down, or that simulate the funnel, can score
+above it; and the fraction a perfect ranker loses without an attribute does not bound what an imperfect model loses
+(so it says nothing about the limit of the "shuffle the price triples" control).
 """
 
 from __future__ import annotations
