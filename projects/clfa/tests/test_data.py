@@ -217,3 +217,15 @@ def test_synthetic_datamodule_batches(tmp_path) -> None:
     assert b["teacher_text"].shape == (8, 32) and b["teacher_image"].shape == (8, 32)
     assert int(b["attention_mask"].sum(1).min()) == 14  # CLS + 12 words + SEP, no unknown words
     assert dm.vocab_size == 5 + 27 + 24 and dm.n_classes == 2
+
+
+def test_predict_list_without_text_is_a_format_error(tmp_path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"")
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps([{"image": "a.jpg", "text": "fine"}, {"image": "a.jpg"}]))
+    with pytest.raises(DataFormatError, match="entry 1 lacks 'text'") as err:
+        CLFADataModule._predict_list(path)
+    assert "pairs.json" in str(err.value)
+    path.write_text(json.dumps({"image": "a.jpg", "text": "not a list"}))
+    with pytest.raises(DataFormatError, match="not a JSON list"):
+        CLFADataModule._predict_list(path)
