@@ -90,3 +90,23 @@ def test_missing_data_is_a_clean_error(tmp_path, capsys):
         )
     assert exc.value.code == 2
     assert "ks_train_overlap.txt" in capsys.readouterr().err
+
+
+def test_max_epochs_beyond_the_two_step_schedule_is_an_error(tmp_path, capsys):
+    args = ["fit", *SMALL_DATA, "--model.step1_epochs=1", "--model.step2_epochs=1",
+            *tiny_trainer_args(trainer__max_epochs=5)]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, args, tmp_path, "crmt")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "trainer.max_epochs=5" in err and "--trainer.max_epochs=2" in err
+
+
+def test_a_run_that_stopped_before_step2_is_not_tested_as_crmt(tmp_path, capsys):
+    args = ["train", *SMALL_DATA, *SMALL_EVAL, "--model.step1_epochs=1", "--model.step2_epochs=1",
+            *tiny_trainer_args(trainer__max_epochs=1)]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, args, tmp_path, "crmt")
+    assert exc.value.code == 2
+    assert "stopped before step 2" in capsys.readouterr().err
+    assert not list((tmp_path / "runs" / "crmt").glob("version_*/test_metrics.json"))

@@ -31,6 +31,7 @@ from crmt.attacks import l2_attack
 from crmt.certify import crmt_radius, estimate_lipschitz, mixup_margin_regularizer, step1_loss
 from crmt.evaluate import AttackConfig, RobustnessEvaluator
 from crmt.model import EncoderKind, MultiModalNet, build_encoder
+from paperkit.errors import PaperkitError
 from paperkit.report import save_line_plot
 from paperkit.runs import run_dir
 
@@ -282,8 +283,43 @@ class CRMTModule(pl.LightningModule):
             rows.append(row)
         return rows
 
+    # --- the two-step schedule ---------------------------------------------------------------------------------------
+    @property
+    def schedule_epochs(self) -> int | None:
+        """Epochs of the two-step schedule (step 1 + step 2) of a CRMT model with a step 2, else None (no guard)."""
+        hp = self.hparams
+        return hp.step1_epochs + hp.step2_epochs if self.is_crmt and hp.step2_epochs > 0 else None
+
+    def on_fit_start(self) -> None:
+        """``trainer.max_epochs`` must fit the schedule: more epochs than step 1 + step 2 is an error (step 2 would
+        silently run longer than configured); fewer is a partial run (warned: it can be resumed with ``--ckpt_path
+        last``, and ``test`` refuses it while step 2 has not run)."""
+        total, max_epochs = self.schedule_epochs, self.trainer.max_epochs
+        if total is None:
+            return
+        hp = self.hparams
+        if max_epochs is None or max_epochs < 0 or max_epochs > total:
+            raise PaperkitError(
+                f"crmt: trainer.max_epochs={max_epochs} does not fit the two-step schedule, model.step1_epochs="
+                f"{hp.step1_epochs} + model.step2_epochs={hp.step2_epochs} = {total} epochs. Set "
+                f"--trainer.max_epochs={total}, or change the step epochs (step 2 starts after step1_epochs epochs)."
+            )
+        if max_epochs < total:
+            log.warning(
+                "crmt: a partial run (%d of the schedule's %d epochs; step 2 starts after %d): resume it with "
+                "--trainer.max_epochs=%d --ckpt_path last; `test` refuses the model until step 2 has run",
+                max_epochs, total, hp.step1_epochs, total,
+            )  # fmt: skip
+
     # --- test: the full robustness evaluation ------------------------------------------------------------------------
     def on_test_start(self) -> None:
+        if self.schedule_epochs is not None and not bool(self.lip_ready):
+            raise PaperkitError(
+                f"crmt: this checkpoint stopped before step 2 (the schedule has {self.hparams.step1_epochs} step-1 "
+                f"epochs, then {self.hparams.step2_epochs} step-2 epochs), so it is not a CRMT model and is not "
+                "tested as one. Resume it with `crmt fit --ckpt_path last` and the schedule's max_epochs, or test a "
+                "CRMT step-1-only model with --model.step2_epochs=0."
+            )
         if not bool(self.lip_ready):
             self.compute_lipschitz()
         dm = getattr(self.trainer, "datamodule", None)
