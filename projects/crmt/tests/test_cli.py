@@ -110,3 +110,36 @@ def test_a_run_that_stopped_before_step2_is_not_tested_as_crmt(tmp_path, capsys)
     assert exc.value.code == 2
     assert "stopped before step 2" in capsys.readouterr().err
     assert not list((tmp_path / "runs" / "crmt").glob("version_*/test_metrics.json"))
+
+
+def test_step2_trains_only_a_raises_the_radius_and_keeps_a_above_its_floor(tmp_path):
+    """Step 2 (Sec. 4.2, Eq. 10): encoders, W̃ and b frozen, only the integration weights a move, projected onto
+    a >= a_min, and the mean certified radius on the training data grows."""
+    base = ["fit", *SMALL_DATA, "--model.step1_epochs=1", "--model.step2_epochs=2", "--model.a_init=-0.5"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    # the same seeded run twice: stopped after step 1 (a partial run), and through step 2
+    step1 = run_cli(main, [*base, *tiny_trainer_args(trainer__max_epochs=1, trainer__limit_train_batches=4)],
+                    tmp_path / "a", "crmt")  # fmt: skip
+    full = run_cli(main, [*base, *tiny_trainer_args(trainer__max_epochs=3, trainer__limit_train_batches=4)],
+                   tmp_path / "b", "crmt")  # fmt: skip
+    after1, after2 = _weights(step1), _weights(full)
+    moved = {k for k in after1 if not torch.equal(after1[k], after2[k])}
+    assert "net.head.a" in moved
+    assert moved <= {"net.head.a", "lip", "lip_pair", "lip_ready"}, moved  # nothing else trains in step 2
+    a_min = 1e-3
+    assert bool((after1["net.head.a"] >= a_min).all()) and bool((after2["net.head.a"] >= a_min).all())
+
+    from crmt.data import CRMTDataModule
+    from crmt.module import CRMTModule
+
+    dm = CRMTDataModule(n_train=256, n_val=64, n_test=64, batch_size=64)
+    dm.setup("fit")
+    module = CRMTModule(n_classes=dm.n_classes, in_sizes=dm.in_sizes, modality_names=dm.modality_names)
+    radius = []
+    for state in (after1, after2):
+        module.load_state_dict({**state, "lip": after2["lip"]})  # the same τ̂ for both
+        with torch.no_grad():
+            losses = [module.compute_step2_loss(xs, y)[0] for xs, y in dm.lipschitz_dataloader()]
+        radius.append(-float(torch.stack(losses).mean()))
+    assert radius[1] > radius[0], radius

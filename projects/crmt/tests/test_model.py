@@ -63,3 +63,20 @@ def test_resnet_encoders_small_inputs():
     assert frames(torch.randn(2, 2, 3, 32, 32)).shape == (2, 512)
     with pytest.raises(ValueError):
         build_encoder("vit", 3)
+
+
+def test_step2_freezes_batchnorm_statistics(monkeypatch):
+    """Step 2 trains only a: the encoders' BatchNorm running statistics must not move either (eval mode)."""
+    torch.manual_seed(0)
+    module = CRMTModule(n_classes=4, in_sizes=[1, 1], encoder_kinds=["resnet18_audio", "resnet18_audio"])
+    module.lip.fill_(1.0)
+    module.lip_ready.fill_(True)
+    monkeypatch.setattr(CRMTModule, "in_step2", lambda self: True)
+    module.train()
+    module.on_train_epoch_start()  # the hook that enters step 2
+    before = {k: v.clone() for k, v in module.state_dict().items() if "running" in k}
+    assert before
+    xs, y = [torch.randn(4, 1, 64, 32), torch.randn(4, 1, 64, 32)], torch.randint(0, 4, (4,))
+    module.compute_step2_loss(xs, y)
+    after = module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
