@@ -131,3 +131,26 @@ def test_no_certified_sample_is_flipped_when_lipschitz_is_exact(fusion):
             adv = l2_attack(net, xs, y, 1.05 * r, attacked, steps=40, step_size=0.1, loss="cw")
             with torch.no_grad():
                 assert (net(adv)[0].argmax(1) != y).float().mean() > 0.6
+
+
+def test_pairwise_bound_of_a_crmt_head_is_exact_sound_and_no_looser_than_eq10():
+    """The JT-style (pairwise) bound applied to a CRMT head: the constants of a_y o_y - a_j o_j are exact for linear
+    encoders, no certified sample is flipped, and the radius is never smaller than the Eq. 10 (triangle) radius."""
+    net = _linear_net("crmt", seed=2)
+    with torch.no_grad():
+        net.head.a.uniform_(0.2, 2.0)
+    a = net.head.a.detach()
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(200, 5, generator=g), torch.randn(200, 3, generator=g)]
+    per_class, pair = estimate_lipschitz(net, [xs], 4, pairwise=True, class_weights=a)
+    for m, enc in enumerate(net.encoders):
+        wa = a[m][:, None] * (net.head.normalized_weight(m) @ enc.lin.weight).detach()  # (k, d): a_c^m o_c^m
+        assert torch.allclose(pair[m], (wa[:, None, :] - wa[None, :, :]).norm(dim=2), atol=1e-4)
+    with torch.no_grad():
+        h, _ = net(xs)
+    y = h.argmax(1)
+    r_pair, r_eq10 = jt_radius(h, pair, y), crmt_radius(h, a, per_class, y)
+    assert (r_pair >= r_eq10 - 1e-5).all() and (r_pair > r_eq10 + 1e-3).any()
+    adv = l2_attack(net, xs, y, 0.999 * r_pair, None, steps=40, step_size=0.1, loss="cw")
+    with torch.no_grad():
+        assert not (net(adv)[0].argmax(1) != y).any()

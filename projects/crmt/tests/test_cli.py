@@ -40,6 +40,8 @@ def test_train_runs_both_steps_and_evaluates(tmp_path, variant):
         "test/pgd_A_cw",
         "test/fgm_B_ce",
         "test/cert_0.2",
+        "test/cert_pairwise_0.2",
+        "test/cert_triangle_0.2",
         "test/cert_A_0.2",
         "test/cert_flipped_both",
         "test/median_radius",

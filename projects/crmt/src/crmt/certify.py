@@ -128,6 +128,7 @@ def estimate_lipschitz(
     n_classes: int,
     pairwise: bool = False,
     chunk: int | None = None,
+    class_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """τ̂ = max over the samples of ``‖∇_{x^m} o_c^m(x)‖₂`` for every modality m and class c.
 
@@ -135,7 +136,9 @@ def estimate_lipschitz(
     the gradient of the batch sum is the per-sample gradient). ``batches`` yields lists of modality tensors on the
     net's device. Returns ``(per_class (M, k), pairwise (M, k, k) or None)``; the pairwise constant of the margin
     ``o_y^m − o_j^m`` uses the per-sample gradients of all classes (memory ``k · chunk · dim``; ``chunk`` splits
-    batches).
+    batches). ``class_weights`` (M, k) scales each uni-modal logit in the *pairwise* constants, i.e. bounds the margin
+    ``w_y^m o_y^m − w_j^m o_j^m``: with the CRMT weights ``a`` this is the tight (JT-style) bound of a CRMT head, whose
+    fused margin is ``Σ_m (a_y^m o_y^m − a_j^m o_j^m) + b_y − b_j``.
     """
     n_mod = None
     per_class: Tensor | None = None
@@ -163,6 +166,8 @@ def estimate_lipschitz(
             if pairwise:
                 for m in range(n_mod):
                     g = torch.stack(grads[m], dim=1)  # (b, k, D)
+                    if class_weights is not None:
+                        g = g * class_weights[m].to(g)[None, :, None]
                     gram = g @ g.transpose(1, 2)  # (b, k, k)
                     diag = gram.diagonal(dim1=1, dim2=2)  # (b, k)
                     sq = (diag[:, :, None] + diag[:, None, :] - 2 * gram).clamp_min(0)

@@ -26,6 +26,8 @@ METRICS = [
     "test/cert_0.2",
     "test/median_radius",
     "test/cert_flipped_both",
+    # certified accuracy against the radius, under each bound (the figure `python -m crmt.compare --figure`)
+    *(f"test/cert_{kind}{r}" for kind in ("", "triangle_", "pairwise_") for r in ("0.1", "0.2", "0.3", "0.5", "1")),
 ]
 
 

@@ -13,6 +13,9 @@ Per test batch, :class:`RobustnessEvaluator` counts
   that PGD flips (0 when τ is exact; with an estimated τ̂ a non-zero value shows the estimate is too small);
 * ``cert_triangle_*``: certified accuracy from the per-class (triangle-inequality) bound, i.e. the CRMT bound with
   ``a = 1`` for JT (identical to ``cert_*`` for CRMT);
+* ``cert_pairwise_*``: certified accuracy from the tight pairwise bound (the JT bound: Lipschitz constants of each
+  modality's contribution to the fused margin ``h_y − h_j``), for JT (identical to ``cert_*``) and for CRMT heads
+  (constants of ``a_y^m o_y^m − a_j^m o_j^m``, estimated after step 2), so both bounds compare every model alike;
 * PGD accuracy at every radius of ``curve_radii`` (the robustness-vs-radius figure).
 """
 
@@ -108,8 +111,11 @@ class RobustnessEvaluator:
                 r_tri = crmt_radius(h, torch.ones_like(lip), lip, y)
             else:
                 r_tri = radii["both"]
+            r_pair = jt_radius(h, lip_pair, y) if bool((lip_pair > 0).any()) else None
             for rad in self.cfg.cert_radii:
                 c[f"cert_triangle_{rad:g}"] += ((r_tri >= rad) & correct).sum().item()
+                if r_pair is not None:
+                    c[f"cert_pairwise_{rad:g}"] += ((r_pair >= rad) & correct).sum().item()
             self.radii.append(torch.where(correct, radii["both"], torch.zeros_like(radii["both"])).cpu())
         for sname, attacked, eps in self.settings():
             fgm = self._robust(xs, y, attacked, eps, 1, 1.0)

@@ -196,6 +196,19 @@ class CRMTModule(pl.LightningModule):
         self.net.train(was_training)
         log.info("Lipschitz estimates τ̂ (modality x class): %s", per_class.cpu().numpy().round(3).tolist())
 
+    def _pairwise_lipschitz(self, dm: pl.LightningDataModule) -> None:
+        """``lip_pair`` of a CRMT head: constants of ``a_y^m o_y^m − a_j^m o_j^m`` on the training split."""
+        was_training = self.net.training
+        self.net.eval()
+        loader = dm.lipschitz_dataloader(self.global_rank, self.trainer.world_size)
+        batches = ([x.to(self.device) for x in xs] for xs, _ in loader)
+        _, pair = estimate_lipschitz(self.net, batches, self.net.n_classes, pairwise=True,
+                                     chunk=self.hparams.lip_chunk, class_weights=self.net.head.a.detach())  # fmt: skip
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(pair, op=dist.ReduceOp.MAX)
+        self.lip_pair.copy_(pair)
+        self.net.train(was_training)
+
     # --- training loop -----------------------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         if self.in_step2():
@@ -322,6 +335,11 @@ class CRMTModule(pl.LightningModule):
             )
         if not bool(self.lip_ready):
             self.compute_lipschitz()
+        if self.is_crmt:  # the tight pairwise bound of the trained CRMT head (a after step 2), for cert_pairwise_*
+            dm = getattr(self.trainer, "datamodule", None)
+            if dm is not None and hasattr(dm, "lipschitz_dataloader"):
+                with isolate_rng(), torch.inference_mode(False):
+                    self._pairwise_lipschitz(dm)
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and hasattr(dm, "input_bounds"):
             self.attack_cfg.bounds = dm.input_bounds()
