@@ -6,10 +6,15 @@ missing-modality accuracy and certified accuracy at radius 0.2, written to ``run
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from crmt.cli import main as crmt_main
 from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.report import new_figure, save_figure
 
-__all__ = ["METRICS", "VARIANTS", "main"]
+__all__ = ["CURVE_RADII", "METRICS", "VARIANTS", "certified_curves", "main", "save_certified_figure"]
 
 VARIANTS = [
     Variant("JT", ("ablations/jt.yaml",)),
@@ -29,15 +34,57 @@ METRICS = [
     # certified accuracy against the radius, under each bound (the figure `python -m crmt.compare --figure`)
     *(f"test/cert_{kind}{r}" for kind in ("", "triangle_", "pairwise_") for r in ("0.1", "0.2", "0.3", "0.5", "1")),
 ]
+CURVE_RADII = (0.1, 0.2, 0.3, 0.5, 1.0)
+BOUNDS = {"triangle_": "per-class bound (Eq. 10 form)", "pairwise_": "pairwise bound (tight JT form)"}
+
+
+def certified_curves(result: dict[str, Any]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """``{bound: {variant: [(mean, std) per radius of CURVE_RADII]}}`` from a ``run_compare`` result."""
+    summary = result["summary"]
+    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for kind in BOUNDS:
+        out[kind] = {}
+        for name, metrics in summary.items():
+            keys = [f"test/cert_{kind}{r:g}" for r in CURVE_RADII]
+            if all(k in metrics for k in keys):
+                out[kind][name] = [(metrics[k]["mean"], metrics[k].get("std", 0.0)) for k in keys]
+    return out
+
+
+def save_certified_figure(result: dict[str, Any], path: str | Path) -> Path:
+    """Certified accuracy against the ℓ2 radius, one panel per bound, every variant (mean ± std over seeds)."""
+    curves = certified_curves(result)
+    fig = new_figure(10.0, 3.8)
+    axes = fig.subplots(1, len(BOUNDS), sharey=True)
+    for ax, (kind, title) in zip(axes, BOUNDS.items()):
+        for name, pts in curves[kind].items():
+            mean = [m for m, _ in pts]
+            std = [s for _, s in pts]
+            ax.errorbar(CURVE_RADII, mean, yerr=std, marker="o", capsize=3, label=name)
+        ax.set_title(title)
+        ax.set_xlabel("ℓ2 radius (both modalities)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("certified accuracy")
+    axes[0].legend()
+    return save_figure(fig, path)
 
 
 def main(args: list[str] | None = None) -> dict:
     parser = compare_arg_parser("CRMT vs JT (and CRMT-AT, CRMT-Mix) on the synthetic two-modality data",
                                 [v.name for v in VARIANTS])  # fmt: skip
+    parser.add_argument("--figure-only", action="store_true",
+                        help="redraw certified_vs_radius.png from <out>/results.json, run nothing")  # fmt: skip
     opts = parser.parse_args(args)
+    out = Path(opts.out or "runs/compare/crmt")
+    if opts.figure_only:
+        result = json.loads((out / "results.json").read_text())
+        save_certified_figure(result, out / "certified_vs_radius.png")
+        return result
     variants = [v for v in VARIANTS if v.name in opts.variants]
-    return run_compare(crmt_main, "crmt", variants, seeds=opts.seeds, metrics=METRICS, out_dir=opts.out,
-                       quick=opts.quick)  # fmt: skip
+    result = run_compare(crmt_main, "crmt", variants, seeds=opts.seeds, metrics=METRICS, out_dir=opts.out,
+                         quick=opts.quick)  # fmt: skip
+    save_certified_figure(result, out / "certified_vs_radius.png")
+    return result
 
 
 if __name__ == "__main__":
