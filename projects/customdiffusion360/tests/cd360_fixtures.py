@@ -162,3 +162,20 @@ def _quat(R: np.ndarray) -> np.ndarray:
     y = math.copysign(math.sqrt(max(0.0, 1 - R[0, 0] + R[1, 1] - R[2, 2])) / 2, R[0, 2] - R[2, 0])
     z = math.copysign(math.sqrt(max(0.0, 1 - R[0, 0] - R[1, 1] + R[2, 2])) / 2, R[1, 0] - R[0, 1])
     return np.array([w, x, y, z])
+
+
+def fast_cli_args(data: Path, base: Path) -> list[str]:
+    """CLI arguments for seconds-long runs: a 3-step pre-trained base in ``base``, few eval draws and DDIM steps."""
+    return [
+        f"--data.root={data}",
+        f"--model.base_cache={base}",
+        "--model.base_pretrain_steps=3",
+        "--model.base_pretrain_batch=2",
+        "--data.eval_batch_size=2",
+        "--data.batch_size=2",
+        "--model.eval_draws=1",
+        "--model.sample_steps=2",
+        "--data.generic_images=16",
+        "--trainer.limit_val_batches=0.25",
+        "--trainer.limit_test_batches=0.25",
+    ]

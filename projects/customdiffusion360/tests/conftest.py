@@ -11,6 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cd360_fixtures import fast_cli_args
+
 
 # CLI arguments for seconds-long runs: a 3-step pre-trained base shared by the session, few eval draws and steps.
 @pytest.fixture(scope="session")
@@ -22,16 +24,4 @@ def shared_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def fast_args(shared_dirs: tuple[Path, Path]) -> list[str]:
     data, base = shared_dirs
-    return [
-        f"--data.root={data}",
-        f"--model.base_cache={base}",
-        "--model.base_pretrain_steps=3",
-        "--model.base_pretrain_batch=2",
-        "--data.eval_batch_size=2",
-        "--data.batch_size=2",
-        "--model.eval_draws=1",
-        "--model.sample_steps=2",
-        "--data.generic_images=16",
-        "--trainer.limit_val_batches=0.25",
-        "--trainer.limit_test_batches=0.25",
-    ]
+    return fast_cli_args(data, base)

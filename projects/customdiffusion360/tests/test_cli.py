@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cd360_fixtures import fast_cli_args
 
 from customdiffusion360.cli import main
 from paperkit.testing import run_cli, tiny_trainer_args
@@ -19,19 +20,7 @@ SLUG = "customdiffusion360"
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, shared_dirs) -> Path:
     data, base = shared_dirs
-    fast = [
-        f"--data.root={data}",
-        f"--model.base_cache={base}",
-        "--model.base_pretrain_steps=3",
-        "--model.base_pretrain_batch=2",
-        "--data.eval_batch_size=2",
-        "--data.batch_size=2",
-        "--model.eval_draws=1",
-        "--model.sample_steps=2",
-        "--data.generic_images=16",
-        "--trainer.limit_val_batches=0.25",
-        "--trainer.limit_test_batches=0.25",
-    ]
+    fast = fast_cli_args(data, base)
     cwd = tmp_path_factory.mktemp("train")
     # `--trainer.limit_test_batches=1` parses as 1.0 (all batches): fractions select one batch of the 4
     tiny = tiny_trainer_args(trainer__limit_val_batches=0.25, trainer__limit_test_batches=0.25)

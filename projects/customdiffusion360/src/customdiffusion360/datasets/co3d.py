@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from customdiffusion360.datasets.common import Scene, check_rotations, read_image, read_mask, square_resize
+from customdiffusion360.datasets.common import Scene, read_image, read_mask, scene_from_views, square_resize
 from paperkit.errors import DataFormatError, DataNotFoundError
 
 __all__ = ["CO3D_SOURCE", "load_co3d"]
@@ -141,18 +141,7 @@ def load_co3d(root: str | Path, category: str, sequence: str | None, image_size:
         im, m, focal, pp = square_resize(img, mask, focal.float(), pp.float(), image_size)
         images.append(im), masks.append(m), Rs.append(R), Ts.append(T), focals.append(focal), pps.append(pp)
         names.append(f["image"]["path"])
-    R = torch.stack(Rs)
-    check_rotations(R, fa, names)
-    return Scene(
-        torch.stack(images),
-        torch.stack(masks) if use_masks else None,
-        R.float(),
-        torch.stack(Ts).float(),
-        torch.stack(focals),
-        torch.stack(pps),
-        names,
-        category,
-    ).normalized()
+    return scene_from_views(images, masks, Rs, Ts, focals, pps, names, category, use_masks, fa)
 
 
 def _set_list_frames(cat: Path, sequence: str) -> set[int] | None:

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from customdiffusion360.cameras import camera_centers, look_at, normalize_cameras, orbit_axis
 from paperkit.errors import DataFormatError
 
-__all__ = ["Scene", "check_rotations", "orbit_camera", "read_image", "read_mask", "square_resize"]
+__all__ = ["Scene", "check_rotations", "orbit_camera", "read_image", "read_mask", "scene_from_views", "square_resize"]
 
 
 @dataclass
@@ -159,3 +159,30 @@ def square_resize(
 def fov_to_focal(fov_deg: float) -> float:
     """NDC focal length of a field of view (square image)."""
     return 1.0 / math.tan(math.radians(fov_deg) / 2)
+
+
+def scene_from_views(
+    images: list[torch.Tensor],
+    masks: list[torch.Tensor],
+    Rs: list[torch.Tensor],
+    Ts: list[torch.Tensor],
+    focals: list[torch.Tensor],
+    pps: list[torch.Tensor],
+    names: list[str],
+    category: str,
+    use_masks: bool,
+    camera_file: Path,
+) -> Scene:
+    """Stack per-view tensors into a normalised :class:`Scene`; rotations are checked (errors name ``camera_file``)."""
+    R = torch.stack(Rs)
+    check_rotations(R, camera_file, names)
+    return Scene(
+        torch.stack(images),
+        torch.stack(masks) if use_masks else None,
+        R.float(),
+        torch.stack(Ts).float(),
+        torch.stack(focals),
+        torch.stack(pps),
+        names,
+        category,
+    ).normalized()

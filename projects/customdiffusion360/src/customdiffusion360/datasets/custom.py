@@ -26,7 +26,14 @@ import numpy as np
 import torch
 
 from customdiffusion360.cameras import opencv_to_pytorch3d
-from customdiffusion360.datasets.common import Scene, check_rotations, read_image, read_mask, square_resize
+from customdiffusion360.datasets.common import (
+    Scene,
+    check_rotations,
+    read_image,
+    read_mask,
+    scene_from_views,
+    square_resize,
+)
 from paperkit.errors import DataFormatError, DataNotFoundError
 
 __all__ = ["load_custom", "quaternion_to_matrix"]
@@ -195,15 +202,4 @@ def load_custom(root: str | Path, image_size: int, category: str, use_masks: boo
             mask = read_mask(mp, (h, w))
         im, m, f, pp = square_resize(img, mask, f.float(), pp.float(), image_size)
         images.append(im), masks.append(m), focals.append(f), pps.append(pp)
-    R = torch.stack(Rs)
-    check_rotations(R, cam_file, names)
-    return Scene(
-        torch.stack(images),
-        torch.stack(masks) if use_masks else None,
-        R.float(),
-        torch.stack(Ts).float(),
-        torch.stack(focals),
-        torch.stack(pps),
-        names,
-        category,
-    ).normalized()
+    return scene_from_views(images, masks, Rs, Ts, focals, pps, names, category, use_masks, cam_file)
