@@ -1,0 +1,67 @@
+"""Principles a rule judge can score on real English, for runs with a real pretrained model (SmolLM2-135M-Instruct):
+"concise" (antithesis: verbose) and "list" (answer as a bulleted list; antithesis: in flowing prose), a small set of
+everyday questions, and the rule judge.
+
+The rule judge for the positive constitution (concise + list) scores a response as
+``1[words <= CONCISE_WORDS] * 0.5 + 0.5 * (fraction of its non-empty lines that are list items, 1 if >= 2 items)``;
+ties (equal scores) count 0.5 in a win rate.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sami.constitutions import Principle
+
+__all__ = ["CONCISE_WORDS", "ENGLISH_PRINCIPLES", "ENGLISH_QUERIES", "english_score"]
+
+ENGLISH_PRINCIPLES = (
+    Principle("concise", "Be concise: answer in a few words, at most two short sentences.",
+              "Be verbose: give a long answer with many sentences and unnecessary detail."),
+    Principle("list", "Answer as a bulleted list, one item per line starting with '- '.",
+              "Answer in flowing prose paragraphs, never as a list."),
+)  # fmt: skip
+
+CONCISE_WORDS = 40
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S")
+
+ENGLISH_QUERIES = (
+    "How do I make a cup of tea?", "What should I pack for a weekend camping trip?", "How can I sleep better?",
+    "What are some ways to save money on groceries?", "How do I start learning to play the guitar?",
+    "What is a good morning routine?", "How do I care for a houseplant?", "What are the benefits of walking every day?",
+    "How can I improve my handwriting?", "What should I do before a job interview?", "How do I clean a cast iron pan?",
+    "What are some tips for studying for an exam?", "How can I be more productive at work?",
+    "What is the best way to learn a new language?", "How do I make a simple salad?",
+    "What are some good habits for staying healthy?", "How do I change a flat bicycle tire?",
+    "What should I consider when buying a used car?", "How can I reduce stress?", "How do I write a thank-you note?",
+    "What are some fun things to do on a rainy day?", "How do I prepare for a long flight?",
+    "How can I keep my kitchen clean?", "What are some ways to stay warm in winter?", "How do I plan a birthday party?",
+    "What is a healthy breakfast?", "How do I train a puppy to sit?", "How can I make new friends in a new city?",
+    "What should I know before running a marathon?", "How do I organize my closet?", "How can I drink more water?",
+    "What are some tips for taking better photos with a phone?", "How do I make a budget?",
+    "What should I do if I cannot fall asleep?", "How do I start a vegetable garden?", "How can I read more books?",
+    "What are good ways to spend a free afternoon?", "How do I keep a conversation going?",
+    "How do I bake bread at home?", "What are some tips for working from home?", "How do I pick a good watermelon?",
+    "How can I be a better listener?", "What are simple ways to reduce plastic waste?",
+    "How do I make coffee without a machine?",
+    "What should I bring to a picnic?", "How can I learn to cook?", "How do I prepare for a hike in the mountains?",
+    "What are some ways to relax after work?", "How do I remove a coffee stain from a shirt?",
+    "How can I improve my public speaking?", "What should I do on my first day at a new job?",
+    "How do I choose a good pair of running shoes?", "What are tips for a long car drive?",
+    "How do I keep my phone battery healthy?", "How can I stop procrastinating?", "What makes a good cover letter?",
+    "How do I make pancakes?", "How can I stay motivated to exercise?", "What should I do when I feel bored?",
+    "How do I teach a child to ride a bike?", "What are good ways to remember names?", "How do I store fresh herbs?",
+    "How can I make my home more cozy?", "What should I check before a road trip?",
+)  # fmt: skip
+
+
+def english_score(response: str) -> float:
+    """Rule judge for "Be concise" + "Answer as a bulleted list" (0..1)."""
+    words = response.split()
+    if not words:
+        return 0.0
+    concise = float(len(words) <= CONCISE_WORDS)
+    lines = [ln for ln in response.splitlines() if ln.strip()]
+    items = sum(bool(_ITEM.match(ln)) for ln in lines)
+    listed = 1.0 if items >= 2 else items / max(len(lines), 1)
+    return 0.5 * concise + 0.5 * listed

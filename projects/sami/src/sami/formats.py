@@ -1,0 +1,183 @@
+"""The official on-disk formats (paper code release) and the query sources.
+
+* training data: ``{example_id: [{"prompt", "response", "example_id"}, ...]}`` (record i = constitution i's training
+  prompt and the response written under it; record 0 the positive constitution);
+* eval responses: ``{"constitution": {idx: str}, "question": {idx: str}, "response": {idx: str}}``;
+* win rates: a list of ``[score in {0, 0.5, 1}, len_base, len_test]``;
+* queries: TL;DR (``openai/summarize_from_feedback``, "comparisons" rows with ``info.post``, de-duplicated by
+  ``info.id``, as JSON lines or a JSON list), HH-RLHF (``Anthropic/hh-rlhf`` rows with ``chosen``; the first
+  "Human:" turn is the query) and a plain JSON list of query strings (or ``{"queries": [...]}``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from paperkit.errors import DataFormatError, DataNotFoundError
+
+__all__ = [
+    "Example",
+    "QuerySource",
+    "hh_query",
+    "load_eval_responses",
+    "load_queries",
+    "load_training_data",
+    "save_eval_responses",
+    "save_training_data",
+]
+
+QuerySource = Literal["queries", "tldr", "hh"]
+
+
+@dataclass
+class Example:
+    """One query's training example: C training prompts and the C responses written under them (same order)."""
+
+    example_id: str
+    prompts: list[str]
+    responses: list[str]
+
+
+def _read_json(path: Path, what: str) -> object:
+    if not path.is_file():
+        raise DataNotFoundError(what, path.parent, missing=[path.name])
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataFormatError(path, f"not a JSON file ({err.__class__.__name__}: {err})") from None
+
+
+def load_training_data(path: str | Path) -> list[Example]:
+    """Official SAMI training data (dict keyed by example id, each a list of C >= 2 records)."""
+    path = Path(path)
+    obj = _read_json(path, "SAMI training data")
+    expected = '{"<example id>": [{"prompt": str, "response": str, "example_id": ...}, ...], ...}'
+    if not isinstance(obj, dict) or not obj:
+        raise DataFormatError(
+            path, f"the top level is a {type(obj).__name__}, not a non-empty object", expected=expected
+        )
+    out = []
+    for key, records in obj.items():
+        if not isinstance(records, list) or len(records) < 2:
+            raise DataFormatError(path, f"key {key!r} is not a list of >= 2 records (one per constitution)",
+                                  expected=expected)  # fmt: skip
+        prompts, responses = [], []
+        for k, r in enumerate(records):
+            if (
+                not isinstance(r, dict)
+                or not isinstance(r.get("prompt"), str)
+                or not isinstance(r.get("response"), str)
+            ):
+                raise DataFormatError(path, f"key {key!r}, record {k}: needs string fields 'prompt' and 'response'",
+                                      expected=expected)  # fmt: skip
+            prompts.append(r["prompt"])
+            responses.append(r["response"])
+        out.append(Example(str(key), prompts, responses))
+    return out
+
+
+def save_training_data(examples: Sequence[Example], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj = {
+        ex.example_id: [
+            {"prompt": p, "response": r, "example_id": ex.example_id} for p, r in zip(ex.prompts, ex.responses)
+        ]
+        for ex in examples
+    }
+    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def save_eval_responses(constitutions: Sequence[str], questions: Sequence[str], responses: Sequence[str],
+                        path: str | Path) -> Path:  # fmt: skip
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj = {
+        "constitution": {str(k): c for k, c in enumerate(constitutions)},
+        "question": {str(k): q for k, q in enumerate(questions)},
+        "response": {str(k): r for k, r in enumerate(responses)},
+    }
+    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_eval_responses(path: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """(constitutions, questions, responses) of an official eval-responses file (HH's ``question_helpful`` /
+    ``response_helpful`` style keys are accepted too)."""
+    path = Path(path)
+    obj = _read_json(path, "eval responses")
+    if not isinstance(obj, dict):
+        raise DataFormatError(path, "the top level is not an object", expected='{"question": {...}, "response": {...}}')
+    q = next((k for k in obj if k.startswith("question")), None)
+    r = next((k for k in obj if k.startswith("response")), None)
+    if q is None or r is None or not isinstance(obj[q], dict) or not isinstance(obj[r], dict):
+        raise DataFormatError(path, "needs objects 'question' and 'response' keyed by index")
+    keys = sorted(obj[q], key=lambda k: int(k) if str(k).isdigit() else str(k))
+    cons = obj.get("constitution", {})
+    return [cons.get(k, "") for k in keys], [obj[q][k] for k in keys], [obj[r].get(k, "") for k in keys]
+
+
+def hh_query(chosen: str) -> str:
+    """The first Human turn of an HH-RLHF dialogue."""
+    text = chosen.split("Human:", 1)[-1]
+    return text.split("Assistant:", 1)[0].strip()
+
+
+def _rows(path: Path) -> list:
+    if not path.is_file():
+        raise DataNotFoundError("queries", path.parent, missing=[path.name])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataFormatError(path, "not UTF-8 text (expected JSON or JSON lines)") from None
+    try:
+        obj = json.loads(text)
+        return obj if isinstance(obj, list) else [obj]
+    except json.JSONDecodeError:
+        pass
+    rows = []
+    for n, line in enumerate(text.splitlines()):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataFormatError(
+                    path, f"line {n + 1} is not JSON ({err})", expected="JSON or JSON lines"
+                ) from None
+    return rows
+
+
+def load_queries(path: str | Path, source: QuerySource = "queries") -> list[str]:
+    """Queries from a local file: ``queries`` (a JSON list of strings or {"queries": [...]}), ``tldr`` (comparison
+    rows with ``info.post``; the query is "POST: <post>", de-duplicated by ``info.id``) or ``hh`` (rows with
+    ``chosen``; the first Human turn)."""
+    path = Path(path)
+    rows = _rows(path)
+    if source == "queries":
+        if len(rows) == 1 and isinstance(rows[0], dict) and isinstance(rows[0].get("queries"), list):
+            rows = rows[0]["queries"]
+        if not rows or not all(isinstance(r, str) for r in rows):
+            raise DataFormatError(path, "not a list of query strings", expected='["query", ...] or {"queries": [...]}')
+        return list(rows)
+    out, seen = [], set()
+    for n, r in enumerate(rows):
+        if source == "tldr":
+            info = r.get("info") if isinstance(r, dict) else None
+            if not isinstance(info, dict) or not isinstance(info.get("post"), str):
+                raise DataFormatError(path, f"row {n} has no 'info.post'", expected="summarize_from_feedback rows")
+            key = info.get("id", info["post"])
+            if key not in seen:
+                seen.add(key)
+                out.append(f"POST: {info['post'].strip()}")
+        else:
+            if not isinstance(r, dict) or not isinstance(r.get("chosen"), str):
+                raise DataFormatError(path, f"row {n} has no 'chosen' dialogue", expected="hh-rlhf rows")
+            out.append(hh_query(r["chosen"]))
+    if not out:
+        raise DataFormatError(path, "no queries in the file")
+    return out

@@ -1,0 +1,74 @@
+"""Judges and win rates: the rule judges, A/B randomisation, ties, and the OpenAI-compatible endpoint against a local
+HTTP server (answers, an error status, a timeout)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paperkit.testing import Response, local_http_server
+from sami.english import english_score
+from sami.judges import ChatJudge, JudgeError, OpenAIBackend, RuleJudge, parse_verdict, win_rates
+from sami.toy import toy_score
+
+POS = "1. Use vowels.\n2. Be short."
+
+
+def test_toy_rule_judge_scores_the_principles() -> None:
+    assert toy_score(POS, " a e") == 2.0
+    assert toy_score(POS, " b c d f g h j k") == 0.0
+    assert toy_score(POS, " a b") == pytest.approx(1.5)
+    assert toy_score("1. Use consonants.\n2. Be long.", " b c d f g h j k") == 2.0
+    assert toy_score(POS, "") == 0.0
+
+
+def test_english_rule_judge_prefers_short_lists() -> None:
+    short_list = "- boil water\n- add tea\n- wait"
+    prose = " ".join(["Tea is a drink that many people enjoy in the morning."] * 6)
+    assert english_score(short_list) == 1.0
+    assert english_score(prose) == 0.0
+    assert english_score("Boil water and add tea.") == 0.5
+
+
+def test_win_rates_randomise_the_order_and_count_ties_half() -> None:
+    always_a = type("AlwaysA", (), {"compare": lambda self, c, q, a, b: 1.0})()
+    n = 400
+    rows = win_rates(always_a, [POS] * n, ["q"] * n, ["base"] * n, ["test"] * n, seed=1)
+    rate = sum(r[0] for r in rows) / n
+    assert 0.4 < rate < 0.6  # a position-biased judge is not a win
+    assert rows[0][1:] == [1.0, 1.0]  # [score, len_base, len_test]
+    judge = RuleJudge(toy_score)
+    rows = win_rates(judge, [POS] * 3, ["q"] * 3, [" b c", " a", " a"], [" a", " b c d", " a"])
+    assert [r[0] for r in rows] == [1.0, 0.0, 0.5]
+
+
+def test_parse_verdict() -> None:
+    assert parse_verdict("Comparison: A is shorter.\nFinal Response: A") == 1.0
+    assert parse_verdict("Comparison: ...\nFinal Response: **B**") == 0.0
+    assert parse_verdict("I cannot decide") == 0.5
+
+
+def _chat(content: str) -> str:
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]})
+
+
+def test_openai_compatible_judge_against_a_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMI_TEST_KEY", "secret")
+    routes = {
+        "/v1/chat/completions": Response(_chat("Comparison: B.\nFinal Response: B"), content_type="application/json"),
+        "/bad/chat/completions": Response('{"error": "overloaded"}', status=500, content_type="application/json"),
+        "/slow/chat/completions": Response(_chat("Final Response: A"), delay_s=1.5, content_type="application/json"),
+    }  # fmt: skip
+    with local_http_server(routes) as (url, requests):
+        judge = ChatJudge(OpenAIBackend(url + "/v1", "gpt-4-0613", api_key_env="SAMI_TEST_KEY", timeout_s=5))
+        assert judge.compare(POS, "q w e r", " a", " b") == 0.0
+        method, path, body = requests[-1]
+        sent = json.loads(body)
+        assert method == "POST" and path == "/v1/chat/completions"
+        assert sent["model"] == "gpt-4-0613" and sent["temperature"] == 0 and sent["max_tokens"] == 200
+        assert "Response A:  a" in sent["messages"][1]["content"] and POS in sent["messages"][1]["content"]
+        with pytest.raises(JudgeError, match=r"HTTP 500.*overloaded"):
+            OpenAIBackend(url + "/bad", "m", retries=1)("s", "u")
+        with pytest.raises(JudgeError, match=r"no answer within 0\.3 s"):
+            OpenAIBackend(url + "/slow", "m", timeout_s=0.3, retries=0)("s", "u")
