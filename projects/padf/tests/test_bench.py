@@ -21,7 +21,8 @@ def test_forest_values_add_up_and_no_pruning_is_refused():
         Framework.from_dict(forest_problem(4, 10, "none")).evaluate("d")
     ria = Framework.from_dict(forest_problem(4, 10, "ria")).evaluate("d")  # chains: ria is exact
     ex = Framework.from_dict(forest_problem(4, 10)).evaluate("d")
-    assert ria.approximate and ria.lower == pytest.approx(ex.lower, abs=1e-8)
+    assert not ria.approximate and ria.lower == pytest.approx(ex.lower, abs=1e-8)
+    assert ria.upper == pytest.approx(ex.upper, abs=1e-8) and ria.laplace == pytest.approx(ex.laplace, abs=1e-6)
 
 
 @pytest.mark.parametrize("make", [chain_rules, tree_rules])

@@ -43,10 +43,10 @@ def test_solve_table_and_json(tmp_path, capsys):
     assert abs(sol["decisions"]["d1"]["laplace"] - 0.659127) < 1e-6
 
 
-def test_solve_ria_reports_the_approximation(tmp_path, capsys):
+def test_solve_ria_reports_the_method(tmp_path, capsys):
     assert main(["solve", write(tmp_path, GOOD), "--independence", "ria", "--format", "json"]) == 0
     sol = json.loads(capsys.readouterr().out)
-    assert sol["approximate"] and any("independence assumption" in n for n in sol["notes"])
+    assert not sol["approximate"] and any("tree decomposition" in n for n in sol["notes"])
 
 
 def test_check_and_explain(tmp_path, capsys):
@@ -196,3 +196,45 @@ def test_train_on_the_embedded_default(tmp_path, capsys):
     # the written problem file is a complete problem that solve reads and reproduces
     assert main(["solve", str(run / "problem.yaml"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["optimal"] == sol["optimal"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--tie-tolerance", "-5"], ["--max-atoms", "-1"], ["--alpha", "7"], ["--tie-tolerance", "nan"]]
+)
+def test_overrides_are_validated_like_file_keys(tmp_path, capsys, args):
+    assert main(["solve", write(tmp_path, GOOD), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("padf: error: --") and "Traceback" not in err
+
+
+def test_body_only_atom_is_a_warning_naming_the_rule(tmp_path, capsys):
+    f = write(tmp_path, GOOD + '  - "g <- a_typo : 0.5"\n')
+    assert main(["check", f]) == 0
+    out = capsys.readouterr().out
+    assert "atom 'a_typo' appears only in the body of rule 'g <- a_typo : 0.5' (line 10)" in out
+    assert main(["solve", write(tmp_path, GOOD + "attributes: [a_free]\n"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+def test_hurwicz_value_in_json(tmp_path, capsys):
+    args = ["solve", write(tmp_path, GOOD), "--criterion", "hurwicz", "--alpha", "0.25", "--format", "json"]
+    assert main(args) == 0
+    d1 = json.loads(capsys.readouterr().out)["decisions"]["d1"]
+    assert d1["alpha"] == 0.25 and d1["hurwicz"] == pytest.approx(0.25 * d1["optimistic"] + 0.75 * d1["pessimistic"])
+
+
+def test_closed_pipe_ends_quietly(tmp_path, monkeypatch, capsys):
+    class Closed:
+        def write(self, _):
+            raise BrokenPipeError
+
+        def flush(self):
+            raise BrokenPipeError
+
+        def fileno(self):
+            raise OSError("no descriptor")
+
+    f = write(tmp_path, GOOD)
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["solve", f]) == 141
+    assert capsys.readouterr().err == ""

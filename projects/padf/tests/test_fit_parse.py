@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction as F
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from padf.cases import generate_cases, shipped_cases_path, true_utilities
-from padf.errors import ParseError
+from padf.errors import ParseError, SizeLimitError
 from padf.fit import clopper_pearson, estimate, fit_rules, read_cases, wilson
 from padf.framework import Framework
 from padf.parse import Literal, parse_probability, parse_rule, problem_from_dict
@@ -111,22 +109,50 @@ def test_point_fit_on_a_large_sample_picks_the_truly_best_treatment_under_laplac
         assert ev.lower - 0.02 <= truth[d] <= ev.upper + 0.02
 
 
-def test_ria_is_exact_on_chains_and_reported_as_approximate():
+def _pair(rules, goals, **kw):
+    base = {"decisions": ["d"], "goals": goals, "rules": rules, **kw}
+    return Framework.from_dict(base).evaluate("d"), Framework.from_dict({**base, "independence": "ria"}).evaluate("d")
+
+
+def test_ria_is_exact_on_chains():
     rules = ["a <- d : 0.8", "b <- a : 0.7", "b <- not a : 0.1", "g <- b : 0.6"]
     for cw in (True, False):
-        exact = Framework.from_dict({"decisions": ["d"], "goals": {"g": 1}, "rules": rules, "closed_world": cw})
-        ria = Framework.from_dict({"decisions": ["d"], "goals": {"g": 1}, "rules": rules, "closed_world": cw,
-                                   "independence": "ria"})  # fmt: skip
-        e, r = exact.evaluate("d"), ria.evaluate("d")
-        assert r.approximate and r.notes and not e.approximate
+        e, r = _pair(rules, {"g": 1}, closed_world=cw)
+        assert r.notes and not r.approximate and not e.approximate
         assert r.lower == pytest.approx(e.lower, abs=1e-9) and r.upper == pytest.approx(e.upper, abs=1e-9)
+        assert r.laplace == pytest.approx(e.laplace, abs=1e-7)
 
 
-def test_ria_narrows_the_worked_example_bounds():
-    rules = ["a1 <- d1 : 0.8", "a2 <- d1 : 0.3", "g <- a1 : 0.7", "g <- a2 : 0.65"]
-    ex = Framework.from_dict({"decisions": ["d1"], "goals": {"g": 1}, "rules": rules}).evaluate("d1")
-    ria = Framework.from_dict({"decisions": ["d1"], "goals": {"g": 1}, "rules": rules, "independence": "ria"})
-    r = ria.evaluate("d1")
-    assert ex.lower - 1e-9 <= r.lower <= r.laplace <= r.upper <= ex.upper + 1e-9
-    assert r.upper < ex.upper - 0.1  # a1 ⊥ a2 removes the correlated extreme
-    assert math.isfinite(r.laplace) and np.isclose(r.lower, 0.56)
+def test_ria_issue_counterexamples():
+    """Issue 23: a goal that is another's parent (exact 9/50), and {g, not g} (exactly 1, not [0.5, 1.5])."""
+    _, r = _pair(["a <- d : 0.6", "g <- a : 0.3"], ["a", "g"], objective="all")
+    for v in (r.lower, r.laplace, r.upper):
+        assert v == pytest.approx(9 / 50, abs=1e-9)
+    _, r = _pair(["a <- d : 0.6", "g <- a : 0.3"], {"g": 1, "not g": 1}, closed_world=False)
+    for v in (r.lower, r.laplace, r.upper):
+        assert v == pytest.approx(1.0, abs=1e-9)
+
+
+def test_ria_keeps_the_worked_example_bounds():
+    rules = ["a1 <- d : 0.8", "a2 <- d : 0.3", "g <- a1 : 0.7", "g <- a2 : 0.65"]
+    _, r = _pair(rules, {"g": 1})
+    assert (r.lower, r.upper) == pytest.approx((0.56, 0.755), abs=1e-9)  # the exact polytope, not a narrowing
+    assert r.laplace == pytest.approx(0.603012, abs=1e-6) and r.residual < 1e-8
+
+
+@pytest.mark.parametrize("cw", [True, False])
+def test_ria_star_matches_exact_and_splits_the_closed_world_family(cw):
+    """A tabular D -> A -> G star (in-degree 6): same values; no clique holds the goal's whole family."""
+    rules = [f"a{i} <- d : {(i + 2) / 10}" for i in range(6)] + [f"g <- a{i} : {(9 - i) / 10}" for i in range(6)]
+    e, r = _pair(rules, {"g": 1}, closed_world=cw)
+    assert r.lower == pytest.approx(e.lower, abs=1e-8) and r.upper == pytest.approx(e.upper, abs=1e-8)
+    assert r.laplace == pytest.approx(e.laplace, abs=1e-6)
+    assert r.max_component_atoms <= 4 < 7
+
+
+def test_ria_refuses_a_graph_that_is_not_tree_like():
+    rules = ["g <- a, b, c : 0.5", "a <- d : 0.5", "b <- d : 0.5", "c <- d : 0.5"]
+    fw = Framework.from_dict({"decisions": ["d"], "goals": {"g": 1}, "rules": rules, "independence": "ria",
+                              "max_atoms": 3})  # fmt: skip
+    with pytest.raises(SizeLimitError, match="not tree-like"):
+        fw.evaluate("d")

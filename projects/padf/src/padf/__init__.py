@@ -11,8 +11,9 @@ Library: ``Framework.from_yaml(path)`` / ``Framework.from_dict(d)``, ``fw.evalua
 ``fit_problem`` learns rule probabilities from recorded cases.
 """
 
+from typing import Any
+
 from padf.errors import InconsistentError, PadfError, ParseError, SizeLimitError
-from padf.fit import fit_problem
 from padf.framework import CRITERIA, Evaluation, Framework
 from padf.parse import Literal, Problem, Rule, load_problem, parse_rule, problem_from_dict
 
@@ -32,3 +33,10 @@ __all__ = [
     "parse_rule",
     "problem_from_dict",
 ]
+
+
+def fit_problem(*args: Any, **kw: Any) -> Any:
+    """:func:`padf.fit.fit_problem` (imported on first use: pandas and scipy.stats take seconds to import)."""
+    from padf.fit import fit_problem as _fit
+
+    return _fit(*args, **kw)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from padf.errors import PadfError
+from padf.errors import PadfError, ParseError
 from padf.framework import CRITERIA, Evaluation, Framework
 from padf.parse import (
     DECISION_SEMANTICS,
@@ -30,13 +31,29 @@ from padf.parse import (
     problem_to_dict,
 )
 from paperkit.errors import PaperkitError
-from paperkit.report import markdown_table, save_json
 
 __all__ = ["main", "render_solution", "solve_problem"]
 
 
+def markdown_table(*args: Any, **kw: Any) -> str:
+    from paperkit.report import markdown_table as _mt  # lazy: paperkit.report imports Lightning (seconds)
+
+    return _mt(*args, **kw)
+
+
+def save_json(*args: Any, **kw: Any) -> Path:
+    from paperkit.report import save_json as _sj
+
+    return _sj(*args, **kw)
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="padf", description="Probabilistic abstract decision frameworks (PADF).")
+    ap = argparse.ArgumentParser(
+        prog="padf",
+        description="Probabilistic abstract decision frameworks (PADF).",
+        epilog="exit codes: 0 ok, 1 internal error, 2 parse/schema/data error, 3 inconsistent rules, 4 size limit, "
+        "141 output pipe closed",
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def overrides(p: argparse.ArgumentParser) -> None:
@@ -52,19 +69,20 @@ def _parser() -> argparse.ArgumentParser:
         g.add_argument("--max-atoms", type=int, help="refuse components with more atoms (default 20)")
 
     s = sub.add_parser("solve", help="evaluate every decision and pick the optimal ones")
-    s.add_argument("file")
-    s.add_argument("--criterion", choices=[*CRITERIA, "hurwicz", "all"], default="all")
+    s.add_argument("file", help="problem file (.yaml/.yml or .json)")
+    s.add_argument("--criterion", choices=[*CRITERIA, "hurwicz", "all"], default="all",
+                   help="criterion to rank by (default: all three; hurwicz = alpha*V+ + (1-alpha)*V-)")  # fmt: skip
     s.add_argument("--alpha", type=float, default=0.5, help="Hurwicz optimism weight (only with --criterion hurwicz)")
-    s.add_argument("--format", choices=["table", "json"], default="table")
+    s.add_argument("--format", choices=["table", "json"], default="table", help="output format (JSON: see README)")
     s.add_argument("--exact", action="store_true", help="print LP values as exact fractions")
     overrides(s)
     c = sub.add_parser("check", help="parse the file and check that the rules are consistent")
-    c.add_argument("file")
+    c.add_argument("file", help="problem file (.yaml/.yml or .json)")
     overrides(c)
     e = sub.add_parser("explain", help="extreme and max-entropy distributions of one decision, binding rules")
-    e.add_argument("file")
-    e.add_argument("--decision", required=True)
-    e.add_argument("--format", choices=["table", "json"], default="table")
+    e.add_argument("file", help="problem file (.yaml/.yml or .json)")
+    e.add_argument("--decision", required=True, help="the decision to explain")
+    e.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     overrides(e)
     f = sub.add_parser("fit", help="estimate the rules' probabilities from a CSV of recorded cases")
     f.add_argument("cases", help="CSV: one 0/1 column per atom, and a decision column (or 0/1 decision columns)")
@@ -78,6 +96,22 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/padf", help="runs root; a new version_N folder is created")
     overrides(t)
     return ap
+
+
+def _validate_options(a: argparse.Namespace) -> None:
+    """Command-line overrides obey the same rules as the file keys (exit 2 otherwise)."""
+    t = getattr(a, "tie_tolerance", None)
+    if t is not None and not (math.isfinite(t) and 0 <= t < 1):
+        raise ParseError(f"--tie-tolerance must be a number in [0, 1), got {t!r}")
+    m = getattr(a, "max_atoms", None)
+    if m is not None and m < 1:
+        raise ParseError(f"--max-atoms must be a positive integer, got {m!r}")
+    al = getattr(a, "alpha", None)
+    if al is not None and not (math.isfinite(al) and 0 <= al <= 1):
+        raise ParseError(f"--alpha (Hurwicz optimism weight) must be in [0, 1], got {al!r}")
+    lv = getattr(a, "level", None)
+    if lv is not None and not (math.isfinite(lv) and 0 < lv < 1):
+        raise ParseError(f"--level must be in (0, 1), got {lv!r}")
 
 
 def _apply_overrides(prob: Problem, a: argparse.Namespace) -> Problem:
@@ -105,6 +139,13 @@ def _fmt(x: float, exact: Any = None, show_exact: bool = False) -> str:
     return f"{s} ({exact})" if show_exact and exact is not None else s
 
 
+def _with_hurwicz(ev: Evaluation, criteria: Sequence[str], alpha: float) -> dict[str, Any]:
+    out = ev.to_dict()
+    if "hurwicz" in criteria:
+        out.update(hurwicz=ev.value("hurwicz", alpha), alpha=alpha)
+    return out
+
+
 def solve_problem(fw: Framework, criteria: Sequence[str] = CRITERIA, alpha: float = 0.5) -> dict[str, Any]:
     """Evaluate every decision and the optimal decision(s) per criterion, as a JSON-ready dict."""
     p = fw.problem
@@ -120,10 +161,11 @@ def solve_problem(fw: Framework, criteria: Sequence[str] = CRITERIA, alpha: floa
             "decision_semantics": p.decision_semantics,
             "tie_tolerance": p.tie_tolerance,
         },
-        "decisions": {d: ev.to_dict() for d, ev in evs.items()},
+        "decisions": {d: _with_hurwicz(ev, criteria, alpha) for d, ev in evs.items()},
         "optimal": {c: fw.optimal(c, alpha=alpha) for c in criteria},
         "approximate": any(ev.approximate for ev in evs.values()),
         "notes": notes,
+        "warnings": fw.lint(),
     }
 
 
@@ -139,6 +181,7 @@ def render_solution(fw: Framework, sol: dict[str, Any], exact: bool = False) -> 
     for c, ds in sol["optimal"].items():
         lines.append(f"{c:>12} -> {', '.join(ds)}" + ("  (tie)" if len(ds) > 1 else ""))
     lines.extend(f"note: {n}" for n in sol["notes"])
+    lines.extend(f"warning: {w}" for w in sol.get("warnings", []))
     return "\n".join(lines)
 
 
@@ -284,7 +327,15 @@ def main(args: list[str] | None = None) -> int:
     """Entry point of the ``padf`` console script; returns the exit code."""
     a = _parser().parse_args(args)
     try:
+        _validate_options(a)
         return _dispatch(a)
+    except BrokenPipeError:  # `padf solve ... | head`: the reader left; end quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except PaperkitError as e:
         print("padf: error: " + " ".join(str(e).split()), file=sys.stderr)
         return getattr(e, "exit_code", 2)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, norm
+from scipy.stats import binomtest
 
 from padf.errors import ParseError
 from padf.parse import Problem, Rule
@@ -32,21 +32,15 @@ _FALSE = {"0", "false", "no", "n", "f"}
 
 
 def wilson(k: int, n: int, level: float) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion."""
-    z = float(norm.ppf(1 - (1 - level) / 2))
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval for a binomial proportion (``scipy.stats.binomtest(...).proportion_ci``)."""
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
-    """Clopper–Pearson ("exact") interval from beta quantiles."""
-    a = 1 - level
-    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
-    return lo, hi
+    """Clopper–Pearson ("exact") interval (``scipy.stats.binomtest(...).proportion_ci(method="exact")``)."""
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def estimate(k: int, n: int, estimator: str = "point", level: float = 0.95) -> tuple[Fraction, Fraction]:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from padf.errors import InconsistentError, SizeLimitError
 from padf.lp import InfeasibleError, LPResult, feasible, solve_lp, support_mask
@@ -73,6 +75,7 @@ class ComponentResult:
     me: MaxEntResult | None = None
     support: np.ndarray | None = None
     rules: list[SubRule] = field(default_factory=list)
+    laplace_raw: float = float("nan")  # the max-entropy expectation before the rounding snap into [lower, upper]
 
 
 @dataclass
@@ -175,21 +178,14 @@ class Framework:
         atoms = sorted(set(self.problem.atoms) - dec)
         if mode == "none":
             return [Component(tuple(atoms), sub, dict(goals))], []
-        parent = {a: a for a in atoms}
-
-        def find(a: str) -> str:
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        for s in sub:
-            at = [s.head.atom, *(b.atom for b in s.body)]
-            for x in at[1:]:
-                parent[find(x)] = find(at[0])
-        groups: dict[str, list[str]] = {}
-        for a in atoms:
-            groups.setdefault(find(a), []).append(a)
+        idx = {a: i for i, a in enumerate(atoms)}
+        edges = [(idx[s.head.atom], idx[b.atom]) for s in sub for b in s.body]
+        graph = sp.coo_matrix((np.ones(len(edges)), ([i for i, _ in edges], [j for _, j in edges])),
+                              shape=(len(atoms), len(atoms)))  # fmt: skip
+        _, labels = connected_components(graph, directed=False)
+        groups: dict[int, list[str]] = {}
+        for a, lab in zip(atoms, labels.tolist()):
+            groups.setdefault(lab, []).append(a)
         goal_atoms = {g.atom for g in goals}
         rel, other = [], []
         for members in sorted(groups.values()):
@@ -214,7 +210,8 @@ class Framework:
         if len(comp.atoms) > p.max_atoms:
             raise SizeLimitError(
                 f"under decision '{d}' a component has {len(comp.atoms)} atoms (2^{len(comp.atoms)} worlds), more "
-                f"than max_atoms={p.max_atoms}; raise --max-atoms, or use 'independence: ria' (approximate)"
+                f"than max_atoms={p.max_atoms}; raise --max-atoms, or use 'independence: ria' (polynomial on "
+                "tree-like rules)"
             )
         sub = self.subframework(d)
         sup = {h: b for h, b in self.supports(sub).items() if h in set(comp.atoms)}
@@ -265,7 +262,7 @@ class Framework:
         res = ComponentResult(comp.atoms, N, lo.value, hi.value, float("nan"), lo.exact, hi.exact, 0.0, system,
                               lo, hi, rules=comp.rules)  # fmt: skip
         if p.laplace == "midpoint":
-            res.laplace = (lo.value + hi.value) / 2
+            res.laplace = res.laplace_raw = (lo.value + hi.value) / 2
             return res
         me = self._maxent(system, mask)
         if mask is None and me.residual > 1e-8:  # large component: remove the forced-zero worlds and retry
@@ -273,7 +270,8 @@ class Framework:
             me = self._maxent(system, mask)
         res.me, res.support, res.residual = me, mask, me.residual
         cm = c if mask is None else c[mask]
-        res.laplace = _within_bounds(float(cm @ me.pi), res.lower, res.upper, me.residual, d)
+        res.laplace_raw = float(cm @ me.pi)
+        res.laplace = _within_bounds(res.laplace_raw, res.lower, res.upper, me.residual, d)
         return res
 
     @staticmethod
@@ -322,10 +320,25 @@ class Framework:
         best = max(vals.values())
         return [d for d in self.problem.decisions if vals[d] >= best - tol]
 
+    def lint(self) -> list[str]:
+        """Structural warnings: an atom that only occurs in rule bodies, heads no rule and is not declared (in
+        ``attributes`` or as a goal) is free in every world: usually a typo. Each warning names the rules."""
+        p = self.problem
+        heads = {r.head.atom for r in p.rules}
+        declared = set(p.decisions) | set(p.attributes) | {g.atom for g in p.goals} | heads
+        where: dict[str, list[str]] = {}
+        for r in p.rules:
+            for b in r.body:
+                if b.atom not in declared:
+                    where.setdefault(b.atom, []).append(rule_label(r))
+        msg = "it heads no rule and is not declared in 'attributes', so it is a free atom (a typo?)"
+        return [f"atom '{a}' appears only in the body of rule {', '.join(dict.fromkeys(rs))}: {msg}"
+                for a, rs in sorted(where.items())]  # fmt: skip
+
     def check(self) -> list[str]:
         """Raise InconsistentError (naming a minimal set of offending rules) if some 𝓡_d admits no distribution;
         return warnings (vacuous rules, whose body has probability 0 in every consistent distribution)."""
-        warnings: list[str] = []
+        warnings: list[str] = self.lint()
         if self.problem.decision_semantics == "global":
             from padf.global_joint import global_system
 
@@ -403,6 +416,9 @@ def _combine(d: str, results: list[ComponentResult], p: Problem) -> Evaluation:
         lx, ux = (max(le), min(Fraction(1), sum(ue, Fraction(0)))) if exact else (None, None)
     if p.laplace == "midpoint":
         lap = (lower + upper) / 2
+    elif results:  # 1 - Π(1 - x) and friends round too (seen: 0.09999999999999998 against an exact 0.1)
+        lap = _within_bounds(lap, float(lx) if lx is not None else lower, float(ux) if ux is not None else upper,
+                             max(r.residual for r in results), d)  # fmt: skip
     notes = []
     if not exact and any(len(r.atoms) <= p.exact_max_atoms for r in results):
         notes.append("exact rational check failed for a component; LP values are floating point")

@@ -8,6 +8,7 @@ The tabular form ``⟨D, A, G, T_DA, T_GA⟩`` compiles ``T_DA[d][a] > 0`` to ``
 
 from __future__ import annotations
 
+import graphlib
 import json
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -336,34 +337,21 @@ def _validate(prob: Problem, meta: dict | None, raw_count: int) -> None:
 
 
 def find_cycle(rules: tuple[Rule, ...] | list[Rule]) -> tuple[list[str], Rule] | None:
-    """A directed cycle body atom -> head atom, as (atoms along it, one rule on it), or None."""
-    edges: dict[str, list[tuple[str, Rule]]] = {}
+    """A directed cycle body atom -> head atom, as (atoms along it, from its smallest atom; one rule on it), or None."""
+    preds: dict[str, set[str]] = {}
+    on: dict[tuple[str, str], Rule] = {}
     for r in rules:
+        preds.setdefault(r.head.atom, set())
         for b in r.body:
-            edges.setdefault(b.atom, []).append((r.head.atom, r))
-    state: dict[str, int] = {}
-    for start in sorted(edges):
-        if state.get(start):
-            continue
-        stack = [(start, iter(edges.get(start, [])))]
-        path = [start]
-        state[start] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-                path.pop()
-                continue
-            child, rule = nxt
-            if state.get(child) == 1:
-                cyc = [*path[path.index(child) :], child]
-                return cyc, rule
-            if not state.get(child):
-                state[child] = 1
-                stack.append((child, iter(edges.get(child, []))))
-                path.append(child)
+            preds[r.head.atom].add(b.atom)
+            on.setdefault((b.atom, r.head.atom), r)
+    try:
+        graphlib.TopologicalSorter({h: sorted(ps) for h, ps in sorted(preds.items())}).prepare()
+    except graphlib.CycleError as e:
+        nodes = list(e.args[1][:-1])  # each node precedes (is a body atom of a rule heading) the next one
+        k = nodes.index(min(nodes))
+        cyc = [*nodes[k:], *nodes[:k]]
+        return [*cyc, cyc[0]], on[(cyc[0], cyc[1 % len(cyc)])]
     return None
 
 
