@@ -72,3 +72,20 @@ def test_openai_compatible_judge_against_a_local_server(monkeypatch: pytest.Monk
             OpenAIBackend(url + "/bad", "m", retries=1)("s", "u")
         with pytest.raises(JudgeError, match=r"no answer within 0\.3 s"):
             OpenAIBackend(url + "/slow", "m", timeout_s=0.3, retries=0)("s", "u")
+
+
+def test_a_local_hf_model_as_the_judge(tiny_lm_dir) -> None:
+    from sami.judges import HFBackend
+    from sami.module import load_causal_lm
+
+    model, tok = load_causal_lm(str(tiny_lm_dir))
+    prompts: list[str] = []
+
+    class Recording(HFBackend):
+        def __call__(self, system: str, user: str) -> str:
+            prompts.append(user)
+            return super().__call__(system, user)
+
+    verdict = ChatJudge(Recording(model, tok, max_new_tokens=4)).compare(POS, "q", " a", " b")
+    assert verdict == 0.5  # a random model does not answer "Final Response: A|B": counted as a tie
+    assert "Response A:  a" in prompts[0] and "Response B:  b" in prompts[0]
