@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -102,7 +101,7 @@ class GroupSampler(DistributedSampler):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.labels), generator=g)[: self.steps * self.anchors_per_batch * self.num_replicas]
         mine = order.view(self.steps, self.num_replicas, self.anchors_per_batch)[:, self.rank].reshape(-1)
-        # positives are drawn from a generator shared by all ranks in the same order, so ranks stay reproducible
+        # every rank shuffles with the same seed (identical anchor order), then draws its own anchors' positives
         out: list[int] = []
         for a in mine.tolist():
             out += [a, *self.positives(a, g)]
@@ -334,9 +333,6 @@ class LIODataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._eval(self.predict_set)
-
-    def steps_per_epoch(self) -> int:
-        return max(1, math.floor(len(self.train_set) / self.anchors_per_batch))
 
 
 class _SyntheticTransform:
