@@ -222,3 +222,53 @@ def bnci_root(tmp_path: Path) -> tuple[Path, dict[str, list[FakeSession]]]:
 
 
 __all__ = ["EEG_CHANNELS", "FakeSession"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# UEA / aeon .ts (FingerMovements layout)
+# ----------------------------------------------------------------------------------------------------------------------
+def write_ts(path: Path, x: np.ndarray, labels: list[str] | None, classes: list[str], name: str = "Fix") -> Path:
+    """A multivariate equal-length ``.ts`` file as the UEA archive writes it: comments, ``@`` header, ``@data``,
+    then per trial the channels separated by ``:`` (samples by ``,``) and the label last."""
+    n, c, t = x.shape
+    head = [
+        "#a comment line, as in the archive's files",
+        f"@problemName {name}",
+        "@timeStamps false",
+        "@missing false",
+        "@univariate false",
+        f"@dimensions {c}",
+        "@equalLength true",
+        f"@seriesLength {t}",
+        f"@classLabel {'true ' + ' '.join(classes) if labels is not None else 'false'}",
+        "@data",
+    ]
+    rows = []
+    for i in range(n):
+        chans = ":".join(",".join(f"{v:.4f}" for v in x[i, ch]) for ch in range(c))
+        rows.append(chans + (f":{labels[i]}" if labels is not None else ""))
+    path.write_text("\n".join(head + rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def ts_root(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """``<tmp>/ts/Fix/Fix_{TRAIN,TEST}.ts`` + ``Fix.txt`` (4 channels x 30 samples, classes stated as 'b a')."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "ts" / "Fix"
+    folder.mkdir(parents=True)
+    out = {}
+    for split, n in (("TRAIN", 20), ("TEST", 8)):
+        x = rng.normal(size=(n, 4, 30)).astype(np.float32)
+        y = np.arange(n) % 2
+        x[:, 0] += 2.0 * y[:, None]  # class 1 ('a') has a higher first channel
+        write_ts(folder / f"Fix_{split}.ts", x, [("b", "a")[k] for k in y], ["b", "a"])
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    (folder / "Fix.txt").write_text("Four channels in the following order:\n(C3, Cz,\n C4, POz).\n")
+    return tmp_path / "ts", out
+
+
+@pytest.fixture
+def ts_writer():
+    """:func:`write_ts`, for tests that build their own ``.ts`` files."""
+    return write_ts

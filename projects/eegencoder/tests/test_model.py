@@ -162,14 +162,29 @@ def test_branch_logits_are_averaged() -> None:
 
 
 def test_tcn_uses_only_the_last_step_causally() -> None:
-    """The TCN vector is its last time step: perturbing the first token changes it only through the receptive field."""
+    """The TCN vector is the last time step: with 20 tokens, the two valid convs (kernel 4) and the causal block
+    (dilation 2, two convs) see tokens 1..19, so the first token cannot change it (a mean over time would)."""
     torch.manual_seed(0)
     tcn = EEGEncoder(EEGEncoderConfig()).branches[0].tcn.eval()
     x = torch.randn(2, 20, 32)
     assert tcn(x).shape == (2, 32)
-    y = x.clone()
-    y[:, -1] += 1.0
-    assert not torch.allclose(tcn(x), tcn(y))
+    first, second, last = x.clone(), x.clone(), x.clone()
+    first[:, 0] += 5.0
+    second[:, 1] += 5.0
+    last[:, -1] += 5.0
+    torch.testing.assert_close(tcn(first), tcn(x))  # outside the receptive field of the last step
+    assert not torch.allclose(tcn(second), tcn(x))  # the edge of the receptive field
+    assert not torch.allclose(tcn(last), tcn(x))
+
+
+def test_tcn_stem_activation_is_silu() -> None:
+    """The two valid convs use SiLU (the dilated block ReLU): outputs go negative, but never below SiLU's minimum."""
+    torch.manual_seed(0)
+    tcn = EEGEncoder(EEGEncoderConfig()).branches[0].tcn.eval()
+    y = tcn.stem(torch.randn(64, 32, 20))  # (B, d, L - 6)
+    silu_min = -0.27846454
+    assert float(y.min()) < -0.2  # ReLU would give >= 0
+    assert float(y.min()) >= silu_min - 1e-6  # ELU/identity would go lower
 
 
 def test_l2_groups_cover_convs_and_linears() -> None:

@@ -58,12 +58,23 @@ def test_deep_supervision_averages_fused_and_branch_losses() -> None:
 
 
 def test_double_softmax_reapplies_log_softmax() -> None:
+    """With the official flag the loss is CE(log_softmax(softmax(z))) of the clean model's logits z, by hand."""
     torch.manual_seed(0)
+    clean = EEGEncoderModule(**KW, label_smoothing=0.0).eval()
     m = EEGEncoderModule(**KW, double_softmax=True, label_smoothing=0.0).eval()
+    m.load_state_dict(clean.state_dict())
     x, y = torch.randn(4, 22, 562), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():  # make the clean logits confident, so that the two losses differ clearly
+        for b in list(clean.net.branches) + list(m.net.branches):
+            b.head.weight.mul_(50.0)
+    z = clean.net(x)
     loss, probs = m._classification_loss(x, y)
-    torch.testing.assert_close(probs.sum(-1), torch.ones(4))
-    assert float(loss) > math.log(4) - 0.5  # probabilities as logits: the loss can never drop far below log K
+    torch.testing.assert_close(probs, z.softmax(-1))
+    p = z.softmax(-1)
+    by_hand = (-p[torch.arange(4), y] + torch.logsumexp(p, dim=-1)).mean()  # CE of probabilities used as logits
+    torch.testing.assert_close(loss, by_hand)
+    assert not torch.isclose(loss, clean._classification_loss(x, y)[0])
+    assert float(loss) >= -1 + math.log(math.e + 3) - 1e-6  # the bound of CE on inputs in [0, 1], K = 4
 
 
 def test_deep_supervision_rejected_for_baselines() -> None:

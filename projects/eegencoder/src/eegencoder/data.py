@@ -30,10 +30,14 @@ from eegencoder.datasets import (
     EEG_CHANNELS,
     Session,
     SyntheticMI,
+    TsFile,
     find_session_file,
+    find_ts_pair,
     generate_session,
     load_bnci_session,
     load_gdf_session,
+    read_channel_names,
+    read_ts,
     window_samples,
 )
 from paperkit.errors import DataFormatError, PaperkitError
@@ -42,7 +46,7 @@ __all__ = ["EEGDataModule", "Standardizer", "load_recording"]
 
 log = logging.getLogger(__name__)
 
-Dataset = Literal["synthetic", "bnci2014_001", "bciciv2a_gdf"]
+Dataset = Literal["synthetic", "bnci2014_001", "bciciv2a_gdf", "ts"]
 
 
 class Standardizer:
@@ -116,6 +120,7 @@ class EEGDataModule(LightningDataModule):
         synthetic_difficulty: float = 0.4,
         synthetic_seed: int = 0,
         predict_file: str | None = None,
+        ts_name: str | None = None,
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -129,7 +134,7 @@ class EEGDataModule(LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.synthetic = SyntheticMI(
             sfreq=sfreq,
-            n_times=self.n_times,
+            n_times=window_samples(tmin, tmax, sfreq),
             cue_s=2.0 - tmin,  # the cue is 2 s after trial start
             trials_per_class=synthetic_trials_per_class,
             difficulty=synthetic_difficulty,
@@ -142,19 +147,47 @@ class EEGDataModule(LightningDataModule):
         self.train_set = self.val_set = self.test_set = self.predict_set = None
         if protocol == "loso" and len(self.subjects) < 2:
             raise PaperkitError("protocol 'loso' needs at least two --data.subjects")
+        self.ts_name = ts_name
+        self._ts: dict[str, TsFile] | None = None
+        if dataset == "ts":
+            self._load_ts()
+
+    def _load_ts(self) -> None:
+        """Read the ``<ts_name>_TRAIN.ts`` / ``_TEST.ts`` pair once: it fixes channels, length and classes."""
+        if not self.ts_name:
+            raise PaperkitError("--data.dataset ts needs --data.ts_name (e.g. FingerMovements) and --data.root")
+        if self.protocol != "subject_dependent" or self.subjects != [1]:
+            raise PaperkitError(
+                "--data.dataset ts holds one recording pair (TRAIN / TEST): use protocol subject_dependent and "
+                f"subjects [1], not {self.protocol} / {self.subjects}"
+            )
+        train_path, test_path = find_ts_pair(self.root, self.ts_name)
+        train = read_ts(train_path)
+        test = read_ts(test_path, class_labels=train.class_labels)  # indices in the TRAIN file's stated order
+        if test.x.shape[1:] != train.x.shape[1:]:
+            raise DataFormatError(
+                test_path, f"trials of {test.x.shape[1:]} (channels, samples), TRAIN has {train.x.shape[1:]}"
+            )
+        self._ts = {"T": train, "E": test}
+        self.class_names = list(train.class_labels)
+        n_chans = train.x.shape[1]
+        names = read_channel_names(train_path.with_name(f"{self.ts_name}.txt"), n_chans)
+        self.channel_names = names or [f"ch{i + 1}" for i in range(n_chans)]
 
     # sizes linked to the model
     @property
     def n_chans(self) -> int:
-        return len(EEG_CHANNELS)
+        return len(self.channel_names)
 
     @property
     def n_times(self) -> int:
+        if self._ts is not None:
+            return int(self._ts["T"].x.shape[2])
         return window_samples(self.tmin, self.tmax, self.sfreq)
 
     @property
     def n_classes(self) -> int:
-        return len(CLASSES)
+        return len(self.class_names)
 
     # --- loading ----------------------------------------------------------------------------------------------------
     def load_session(self, subject: int, session: str) -> Session:
@@ -176,7 +209,10 @@ class EEGDataModule(LightningDataModule):
             if s.nan_samples:
                 log.info("subject %d session %s: %d NaN samples interpolated", subject, session, s.nan_samples)
             return s
-        raise PaperkitError(f"unknown dataset '{self.dataset}' (synthetic, bnci2014_001, bciciv2a_gdf)")
+        if self.dataset == "ts":
+            f = self._ts[session]  # T = the TRAIN file, E = the TEST file
+            return Session(f.x, f.y, subject, session, self.sfreq, np.zeros(len(f.y), dtype=bool))
+        raise PaperkitError(f"unknown dataset '{self.dataset}' (synthetic, bnci2014_001, bciciv2a_gdf, ts)")
 
     def _trials(self, s: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keep = ~s.rejected if (self.drop_rejected and s.rejected.size) else np.ones(len(s.y), dtype=bool)
