@@ -105,3 +105,18 @@ def test_batch_mask_matches_csr(fixture_dm) -> None:
 
 def test_all_models_registered() -> None:
     assert set(MODELS) == {"kamcl", "pop", "bprmf", "lightgcn"}
+
+
+@pytest.mark.parametrize("aggregator", ["mean", "attention"])
+def test_single_layer_shortcut_equals_general_kg_path(fixture_dm, aggregator, monkeypatch) -> None:
+    """With one KG layer the aggregator computes only the item rows; it must agree with the general path."""
+    from kamcl.model import RelationKGAggregator
+
+    m = _module(fixture_dm, kg_aggregator=aggregator, kg_layers=1)
+    net = m.net
+    args = (net.entity.weight, net.relation.weight, fixture_dm.graph.kg)
+    fast = net.kg(*args)
+    monkeypatch.setattr(RelationKGAggregator, "single_layer_shortcut", False)
+    general = net.kg(*args)
+    assert fast.abs().sum() > 0
+    torch.testing.assert_close(fast, general)

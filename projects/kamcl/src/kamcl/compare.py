@@ -47,6 +47,10 @@ QUICK_GRID = {LR: [0.01, 0.1], L2: [1e-4, 1e-2]}  # --quick: a 2 x 2 corner of t
 # grid model -> (variant name, its ablation YAML file; KAMCL is default.yaml itself)
 GRID_MODELS = {"kamcl": ("kamcl", ()), "lightgcn": ("lightgcn merged", ("ablations/lightgcn.yaml",))}
 GRID_MODELS["bprmf"] = ("bprmf (buy only)", ("ablations/bprmf.yaml",))
+GRID_MODELS["lightgcn_merged_pos"] = (
+    "lightgcn merged positives",
+    ("ablations/lightgcn.yaml", "ablations/lightgcn_merged_positives.yaml"),
+)
 BUDGET = ("budget.yaml",)
 UNTUNED = "kamcl, untuned (default.yaml)"
 SHUFFLED_PRICE = "kamcl shuffled price triples"
@@ -84,6 +88,7 @@ def main_variants(split: str, best: dict[str, dict], quick: bool = False) -> lis
 def ablation_variants(point: dict, quick: bool = False) -> list[Variant]:
     names = {"kamcl w/o CL1 (behaviour)": "no_cl_behaviour", "kamcl w/o CL2 (knowledge)": "no_cl_kg"}
     names["kamcl w/o KG"] = "no_kg"
+    names["kamcl, one intent (n_intents=1)"] = "one_intent"
     return [
         Variant(label, (*_budget(quick), f"ablations/{f}.yaml"), tuple(overrides(point))) for label, f in names.items()
     ]

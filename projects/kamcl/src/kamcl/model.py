@@ -52,6 +52,7 @@ class KAMCLConfig:
     behaviour_fusion: str = "attention"  # "attention" | "mean" | "target" (only the target behaviour's user view)
     kg_item_input: bool = True  # add e_i^KG to the item's layer-0 embedding in every behaviour graph
     kg_item_output: bool = True  # z_i = mean_b e_i^b + e_i^KG
+    lightgcn_graph: str = "merged"  # LightGCN baseline: propagate on all behaviours merged, or the target graph only
 
 
 @dataclass
@@ -75,6 +76,8 @@ class RelationKGAggregator(nn.Module):
     fusion:    e_i^KG = sum_r b_ir e_i^r,  b_ir = softmax_r q^T tanh(W e_i^r)  over relations where i has edges.
     """
 
+    single_layer_shortcut = True  # kg_layers == 1: compute only the item rows (tests compare it with the general path)
+
     def __init__(self, cfg: KAMCLConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -93,6 +96,22 @@ class RelationKGAggregator(nn.Module):
         h, r, t = kg.unbind(1)
         if self.cfg.kg_inverse:
             h, t, r = torch.cat([h, t]), torch.cat([t, h]), torch.cat([r, r])
+        if self.cfg.kg_layers == 1 and self.single_layer_shortcut:
+            # one layer only needs the item rows of each relation stream, and layer 0 is the shared entity table:
+            # the same result as the general path below, without materialising R copies of every entity
+            keep = h < I
+            h, r, t = h[keep], r[keep], t[keep]
+            seg = r * I + h  # (T',) one segment per (relation, item)
+            if self.cfg.kg_aggregator == "mean":
+                view = scatter(rel[r] * ent[t], seg, dim=0, dim_size=R * I, reduce="mean")  # (R*I, d)
+            else:
+                logit = F.leaky_relu(self.att(torch.cat([ent[h], rel[r], ent[t]], -1)).squeeze(-1), 0.2)
+                a = softmax(logit, seg, num_nodes=R * I)  # (T',)
+                agg = scatter(a.unsqueeze(-1) * ent[t], seg, dim=0, dim_size=R * I, reduce="sum")
+                view = F.relu(self.lin(agg + ent[:I].repeat(R, 1)))
+            has = torch.zeros(R * I, dtype=torch.bool, device=ent.device)
+            has[seg] = True
+            return self._fuse(view.view(R, I, -1), has.view(R, I))
         seg = r * E + h  # (T,) one segment per (relation, head): relation-partitioned neighbourhoods
         src = r * E + t
         x = ent.repeat(R, 1)  # (R*E, d): layer 0 of every relation stream is the shared entity table
@@ -109,7 +128,10 @@ class RelationKGAggregator(nn.Module):
         views = torch.stack(layers).mean(0).view(R, E, -1)[:, :I]  # (R, I, d)
         has = torch.zeros(R * E, dtype=torch.bool, device=ent.device)
         has[seg] = True
-        has = has.view(R, E)[:, :I]  # (R, I)
+        return self._fuse(views, has.view(R, E)[:, :I])
+
+    def _fuse(self, views: Tensor, has: Tensor) -> Tensor:
+        """views (R, I, d), has (R, I) -> e_i^KG (I, d): attention over the relations where the item has edges."""
         logits = (torch.tanh(self.fuse(views)) @ self.query).masked_fill(~has, float("-inf"))  # (R, I)
         beta = torch.softmax(logits, 0).nan_to_num(0.0)  # items without any KG edge get a zero view
         return (beta.unsqueeze(-1) * views).sum(0)  # (I, d)
@@ -227,16 +249,21 @@ class BPRMF(nn.Module):
 
 
 class MergedLightGCN(nn.Module):
-    """``torch_geometric.nn.LightGCN`` on the union of all behaviour graphs (pre-normalised adjacency)."""
+    """``torch_geometric.nn.LightGCN`` on the union of all behaviour graphs (pre-normalised adjacency), or on the
+    target behaviour's graph only (``lightgcn_graph: target``). Which pairs are BPR positives is a data option
+    (``data.train_positives``: the target behaviour, or every behaviour merged)."""
 
     def __init__(self, cfg: KAMCLConfig) -> None:
         super().__init__()
+        if cfg.lightgcn_graph not in ("merged", "target"):
+            raise ValueError(f"lightgcn_graph must be 'merged' or 'target', got {cfg.lightgcn_graph!r}")
         self.cfg = cfg
         self.net = LightGCN(cfg.n_users + cfg.n_items, cfg.dim, cfg.n_layers, normalize=False)
         nn.init.normal_(self.net.embedding.weight, std=0.1)
 
     def forward(self, graph: Graph) -> Reps:
-        out = self.net.get_embedding(graph.adj_merged)  # (U+I, d)
+        adj = graph.adj_merged if self.cfg.lightgcn_graph == "merged" else graph.adj[-1]
+        out = self.net.get_embedding(adj)  # (U+I, d)
         U = self.cfg.n_users
         w = self.net.embedding.weight
         return Reps(out[:U], out[U:], base={"user": w[:U], "item": w[U:]})

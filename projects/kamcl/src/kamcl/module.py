@@ -81,6 +81,7 @@ class KAMCLModule(pl.LightningModule):
         behaviour_fusion: Literal["attention", "mean", "target"] = "attention",
         kg_item_input: bool = True,
         kg_item_output: bool = True,
+        lightgcn_graph: Literal["merged", "target"] = "merged",
         cl_behaviour_weight: float = 0.05,
         cl_behaviour_tau: float = 0.2,
         cl_kg_weight: float = 0.05,
@@ -103,6 +104,9 @@ class KAMCLModule(pl.LightningModule):
         self.masks: dict[str, tuple[Tensor, Tensor]] = {}
         self.n_sampled = 99
         self._reps: Reps | None = None
+        self.predict_k = top_k
+        self.user_ids: list[str] | None = None  # the dataset's own ids (movielens_kg), written by predict
+        self.item_ids: list[str] | None = None
         names = [f"{m}@{k}" for k in self.ks for m in ("hr", "recall", "ndcg")]
         self.eval_metrics = nn.ModuleDict(
             {
@@ -125,6 +129,8 @@ class KAMCLModule(pl.LightningModule):
         masks = {"val": datamodule.mask_for("val"), "test": datamodule.mask_for("test")}
         masks["predict"] = datamodule.mask_for("predict")
         self.attach(datamodule.graph, datamodule.positive_keys, masks, datamodule.n_sampled_negatives)
+        self.predict_k = getattr(datamodule, "top_k", None) or self.hparams.top_k
+        self.user_ids, self.item_ids = getattr(datamodule, "user_ids", None), getattr(datamodule, "item_ids", None)
 
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule if self._trainer is not None else None
@@ -278,10 +284,12 @@ class KAMCLModule(pl.LightningModule):
             scores = scores + reps.item_bias
         rows, cols = _batch_mask(*self.masks["predict"], users)
         scores[rows, cols] = float("-inf")
-        k = min(self.hparams.top_k, scores.shape[1])
+        k = min(self.predict_k, scores.shape[1])
         top = scores.topk(k, dim=1)
+        uid = self.user_ids.__getitem__ if self.user_ids else int
+        iid = self.item_ids.__getitem__ if self.item_ids else int
         return [
-            {"user": int(u), "rank": r + 1, "item": int(i), "score": f"{float(v):.6f}"}
+            {"user": uid(u), "rank": r + 1, "item": iid(i), "score": f"{float(v):.6f}"}
             for u, items, vals in zip(users.tolist(), top.indices, top.values)
             for r, (i, v) in enumerate(zip(items.tolist(), vals.tolist()))
             if v != float("-inf")

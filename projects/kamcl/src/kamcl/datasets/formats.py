@@ -35,6 +35,11 @@ DATASETS: dict[str, dict] = {
     },
     "ijcai": {"behaviours": ["click", "fav", "cart", "buy"], "source": "https://github.com/weiwei1206/CML (IJCAI15)"},
     "synthetic": {"behaviours": ["view", "cart", "buy"], "source": None},
+    "movielens_kg": {
+        "behaviours": ["dislike", "neutral", "like"],
+        "source": "the recbole==1.2.1 wheel (make data-ml100k)",
+        "eval_mask": "all",
+    },
 }
 
 
