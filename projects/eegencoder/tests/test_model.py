@@ -200,3 +200,22 @@ def test_config_validation() -> None:
         EEGEncoderConfig(n_heads=3)
     with pytest.raises(ValueError, match="too few"):
         EEGEncoderConfig(n_times=200)
+
+
+def test_braindecode_style_construction_matches_the_config_and_runs() -> None:
+    """EEGEncoder(n_chans, n_outputs, n_times, sfreq): the keywords braindecode / MOABB pipelines pass to a model."""
+    torch.manual_seed(0)
+    a = EEGEncoder(n_chans=22, n_outputs=4, n_times=1125, sfreq=250, n_branches=2).eval()
+    torch.manual_seed(0)
+    b = EEGEncoder(EEGEncoderConfig(n_branches=2)).eval()  # the paper's sizes at 250 Hz
+    x = torch.randn(2, 22, 1125)
+    assert a.cfg == b.cfg and torch.equal(a(x), b(x))
+    # 100 Hz, a 0.5 s window given in seconds, channels from MNE-style chs_info: kernels keep their duration
+    c = EEGEncoder(chs_info=[{"ch_name": f"c{i}"} for i in range(28)], n_outputs=2, input_window_seconds=0.5,
+                   sfreq=100, n_branches=2, pool_1=2, pool_2=2)  # fmt: skip
+    assert (c.cfg.n_chans, c.cfg.n_times, c.cfg.n_classes, c.cfg.kernel_1, c.cfg.kernel_2) == (28, 50, 2, 26, 6)
+    assert c(torch.randn(3, 28, 50)).shape == (3, 2)
+    with pytest.raises(TypeError, match="unknown option"):
+        EEGEncoder(n_chans=22, n_outputs=4, n_times=1125, n_filters=8)
+    with pytest.raises(TypeError, match="not both"):
+        EEGEncoder(EEGEncoderConfig(), n_chans=22)

@@ -24,7 +24,8 @@ official code's quirks are flags (see the README, "Deviations"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -311,14 +312,76 @@ class DSTSBranch(nn.Module):
 
 
 class EEGEncoder(nn.Module):
-    """EEGEncoder: (B, C, T) EEG -> (B, K) class logits (probabilities with ``double_softmax``)."""
+    """EEGEncoder: (B, C, T) EEG -> (B, K) class logits (probabilities with ``double_softmax``).
 
-    def __init__(self, cfg: EEGEncoderConfig) -> None:
+    Built from an :class:`EEGEncoderConfig`, or the braindecode way, for braindecode / MOABB pipelines::
+
+        EEGEncoder(n_chans=22, n_outputs=4, n_times=1125, sfreq=250)           # = the paper's sizes
+        EEGEncoder(n_chans=28, n_outputs=2, input_window_seconds=0.5, sfreq=100, n_branches=3)
+
+    ``n_outputs`` is the number of classes; ``n_times`` may come from ``input_window_seconds * sfreq``; with ``sfreq``
+    the two temporal kernels keep their duration in seconds (64 and 16 samples at the paper's 250 Hz) unless they are
+    given; ``chs_info`` (MNE channel info, as braindecode passes it) only sets ``n_chans`` when that is missing; other
+    keywords are :class:`EEGEncoderConfig` fields.
+    """
+
+    PAPER_SFREQ = 250.0
+
+    def __init__(
+        self,
+        cfg: EEGEncoderConfig | None = None,
+        *,
+        n_chans: int | None = None,
+        n_outputs: int | None = None,
+        n_times: int | None = None,
+        sfreq: float | None = None,
+        input_window_seconds: float | None = None,
+        chs_info: list[Any] | None = None,
+        **config: Any,
+    ) -> None:
         super().__init__()
+        braindecode_style = any(v is not None for v in (n_chans, n_outputs, n_times, sfreq, input_window_seconds,
+                                                        chs_info)) or config  # fmt: skip
+        if cfg is not None and braindecode_style:
+            raise TypeError("EEGEncoder: pass either an EEGEncoderConfig or braindecode-style keywords, not both")
+        if cfg is None:
+            cfg = self.config_from_signal(n_chans, n_outputs, n_times, sfreq, input_window_seconds, chs_info, config)
         self.cfg = cfg
         self.projector = ConvProjector(cfg)
         self.branches = nn.ModuleList(DSTSBranch(cfg) for _ in range(cfg.n_branches))
         self.apply(self._init_weights)
+
+    @classmethod
+    def config_from_signal(
+        cls,
+        n_chans: int | None,
+        n_outputs: int | None,
+        n_times: int | None,
+        sfreq: float | None,
+        input_window_seconds: float | None,
+        chs_info: list[Any] | None,
+        config: dict[str, Any],
+    ) -> EEGEncoderConfig:
+        """The :class:`EEGEncoderConfig` of braindecode-style signal sizes (see the class docstring)."""
+        known = {f.name for f in fields(EEGEncoderConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise TypeError(f"EEGEncoder: unknown option(s) {unknown}; EEGEncoderConfig has {sorted(known)}")
+        values = dict(config)
+        if n_chans is None and chs_info is not None:
+            n_chans = len(chs_info)
+        if n_times is None and input_window_seconds is not None:
+            if sfreq is None:
+                raise TypeError("EEGEncoder: input_window_seconds needs sfreq to give n_times")
+            n_times = round(input_window_seconds * sfreq)
+        for name, value in (("n_chans", n_chans), ("n_classes", n_outputs), ("n_times", n_times)):
+            if value is not None:
+                values[name] = int(value)
+        if sfreq is not None:
+            scale = float(sfreq) / cls.PAPER_SFREQ
+            for name in ("kernel_1", "kernel_2"):
+                values.setdefault(name, max(1, round(getattr(EEGEncoderConfig, name) * scale)))
+        return EEGEncoderConfig(**values)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
