@@ -52,8 +52,11 @@ def make_session(n_trials: int = 8, seed: int = 0, session: str = "T") -> FakeSe
 # ----------------------------------------------------------------------------------------------------------------------
 # BNCI .mat
 # ----------------------------------------------------------------------------------------------------------------------
-def write_bnci_mat(path: Path, runs: list[FakeSession], n_eog_runs: int = 1, n_channels: int = 25) -> Path:
-    """``data``: 1 x R cell of structs (X, trial, y, fs, classes, artifacts, gender, age), EOG runs first."""
+def write_bnci_mat(
+    path: Path, runs: list[FakeSession], n_eog_runs: int = 1, n_channels: int = 25, with_labels: bool = True
+) -> Path:
+    """``data``: 1 x R cell of structs (X, trial, y, fs, classes, artifacts, gender, age), EOG runs first; without
+    ``y`` in the trial runs when ``with_labels`` is False (a user's unlabeled recording)."""
     classes = np.array(["left hand", "right hand", "feet", "tongue"], dtype=object)
     cells = []
     for _ in range(n_eog_runs):  # calibration runs: signal but no trials
@@ -70,18 +73,19 @@ def write_bnci_mat(path: Path, runs: list[FakeSession], n_eog_runs: int = 1, n_c
             }
         )
     for r in runs:
-        cells.append(
-            {
-                "X": r.signal[:n_channels].T.astype(np.float64),  # samples x channels
-                "trial": (r.starts + 1).reshape(-1, 1).astype(np.float64),  # MATLAB 1-based
-                "y": (r.y + 1).reshape(-1, 1).astype(np.float64),
-                "fs": FS,
-                "classes": classes,
-                "artifacts": r.artifacts.astype(np.float64).reshape(-1, 1),
-                "gender": "f",
-                "age": 24,
-            }
-        )
+        cell = {
+            "X": r.signal[:n_channels].T.astype(np.float64),  # samples x channels
+            "trial": (r.starts + 1).reshape(-1, 1).astype(np.float64),  # MATLAB 1-based
+            "y": (r.y + 1).reshape(-1, 1).astype(np.float64),
+            "fs": FS,
+            "classes": classes,
+            "artifacts": r.artifacts.astype(np.float64).reshape(-1, 1),
+            "gender": "f",
+            "age": 24,
+        }
+        if not with_labels:
+            del cell["y"]
+        cells.append(cell)
     data = np.empty((1, len(cells)), dtype=object)
     for i, c in enumerate(cells):
         data[0, i] = c

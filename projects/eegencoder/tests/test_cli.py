@@ -48,6 +48,23 @@ def test_predict_on_a_recording_writes_probabilities(tmp_path: Path, bnci_root) 
     assert [int(r["label"]) for r in rows] == [int(v) for s in content["E"] for v in s.y]
 
 
+def test_predict_on_unlabeled_recordings_writes_label_minus_one(tmp_path: Path, bnci_root, fixtures_io) -> None:
+    """A BNCI file without ``y`` and a competition E session (cue 783) without its labels file: rows with label -1."""
+    root, content = bnci_root
+    data = ["--data.dataset=bnci2014_001", f"--data.root={root}", "--data.batch_size=4", "--model.n_branches=2"]
+    run = run_cli(main, ["fit", *tiny_trainer_args(), *data], tmp_path, "eegencoder")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    user = tmp_path / "user"
+    mat = fixtures_io.write_bnci_mat(user / "mine.mat", content["E"], with_labels=False)
+    gdf = fixtures_io.write_competition_gdf(user / "A01E.gdf", content["E"][0], with_cues=False)
+    for path, n in ((mat, 16), (gdf, 8)):
+        pred = run_cli(main, ["predict", *data, f"--ckpt_path={ckpt}", f"--data.predict_file={path}"], tmp_path,
+                       "eegencoder")  # fmt: skip
+        rows = list(csv.DictReader((pred / "predictions.csv").read_text().splitlines()))
+        assert len(rows) == n and {r["label"] for r in rows} == {"-1"}, path.name
+        assert all(r["predicted"] in ("left_hand", "right_hand", "feet", "tongue") for r in rows)
+
+
 def test_resume_from_last_checkpoint_is_exact(tmp_path: Path) -> None:
     """fit 2 epochs == fit 1 epoch, then `fit --ckpt_path last` to 2 epochs: identical weights."""
     common = [*tiny_trainer_args(trainer__limit_train_batches=3), *SMALL_DATA]

@@ -85,16 +85,18 @@ class Standardizer:
 
 
 def load_recording(path: str | Path, tmin: float = 1.5, tmax: float = 6.0, sfreq: float = 250.0) -> Session:
-    """Any single recording file (``.mat`` BNCI session or ``.gdf`` competition session), e.g. for ``predict``."""
+    """Any single recording file (``.mat`` BNCI session or ``.gdf`` competition session) for ``predict``: labels are
+    read where the file (or the GDF's ``.mat`` labels file) has them, else -1 (a user's unlabeled recording)."""
     path = Path(path)
     if not path.is_file():
         raise PaperkitError(f"predict: recording '{path}' does not exist (a BNCI A0sX.mat or a competition A0sX.gdf)")
     session = path.stem[-1] if path.stem[-1] in "TE" else "?"
     if path.suffix.lower() == ".gdf":
         labels = path.with_suffix(".mat")
-        return load_gdf_session(path, 0, session, labels if labels.is_file() else None, tmin, tmax, sfreq)
+        return load_gdf_session(path, 0, session, labels if labels.is_file() else None, tmin, tmax, sfreq,
+                                require_labels=False)  # fmt: skip
     if path.suffix.lower() == ".mat":
-        return load_bnci_session(path, 0, session, tmin, tmax, sfreq)
+        return load_bnci_session(path, 0, session, tmin, tmax, sfreq, require_labels=False)
     raise DataFormatError(path, "unknown recording format", expected="a BNCI '.mat' session or a competition '.gdf'")
 
 

@@ -70,9 +70,17 @@ _EXPECTED = "a variable 'data': 1xR cell of structs with fields X (samples x 25)
 
 
 def load_bnci_session(
-    path: str | Path, subject: int, session: str, tmin: float = 1.5, tmax: float = 6.0, sfreq: float = 250.0
+    path: str | Path,
+    subject: int,
+    session: str,
+    tmin: float = 1.5,
+    tmax: float = 6.0,
+    sfreq: float = 250.0,
+    require_labels: bool = True,
 ) -> Session:
-    """Trials of one BNCI ``.mat`` session: windows [tmin, tmax) s after trial start, 22 EEG channels, µV."""
+    """Trials of one BNCI ``.mat`` session: windows [tmin, tmax) s after trial start, 22 EEG channels, µV.
+
+    ``require_labels=False`` (``predict``) accepts runs without ``y`` (a user's unlabeled recording): label -1."""
     path = Path(path)
     try:
         mat = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
@@ -97,7 +105,10 @@ def load_bnci_session(
                 source=BNCI_SOURCE,
             )
         fs = float(_field(run, "fs", path))
-        y = np.atleast_1d(_field(run, "y", path)).astype(np.int64)
+        if not require_labels and (not hasattr(run, "y") or np.asarray(run.y).size == 0):
+            y = np.zeros(trial.shape, dtype=np.int64)  # becomes -1 below: no label
+        else:
+            y = np.atleast_1d(_field(run, "y", path)).astype(np.int64)
         if y.shape != trial.shape:
             raise DataFormatError(path, f"{trial.size} trial starts but {y.size} labels in a run", source=BNCI_SOURCE)
         art = np.atleast_1d(getattr(run, "artifacts", np.zeros_like(y))).astype(bool)
@@ -107,6 +118,8 @@ def load_bnci_session(
     if not xs:
         raise DataFormatError(path, "no run contains trials", expected=_EXPECTED, source=BNCI_SOURCE)
     y = np.concatenate(ys)
+    if not require_labels and (y < 0).all():
+        return Session(np.concatenate(xs), y, subject, session, sfreq, np.concatenate(rej))  # unlabeled
     if y.min() < 0 or y.max() > 3:
         raise DataFormatError(path, f"labels outside 1-4 (found {sorted(set((y + 1).tolist()))})", source=BNCI_SOURCE)
     return Session(np.concatenate(xs), y, subject, session, sfreq, np.concatenate(rej))

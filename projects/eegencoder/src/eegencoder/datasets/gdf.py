@@ -68,8 +68,11 @@ def load_gdf_session(
     tmin: float = 1.5,
     tmax: float = 6.0,
     sfreq: float = 250.0,
+    require_labels: bool = True,
 ) -> Session:
-    """Trials of one competition GDF session; labels from the cue events, or from ``labels_path`` when given."""
+    """Trials of one competition GDF session; labels from the cue events, or from ``labels_path`` when given.
+
+    ``require_labels=False`` (``predict``): an E session without its labels file keeps label -1 for unknown cues."""
     import mne  # heavy import, only for this format
 
     path = Path(path)
@@ -107,7 +110,7 @@ def load_gdf_session(
             rejected[i] |= d == _REJECTED
     if labels_path is not None:
         y = load_classlabels(labels_path, starts.size)
-    elif (y < 0).any():
+    elif require_labels and (y < 0).any():
         raise DataFormatError(
             path,
             f"{int((y < 0).sum())} trials have no class cue (783 = unknown): the true labels file is needed",
