@@ -93,3 +93,13 @@ def test_ucf101_fixture(ucf_root, tmp_path):
     assert sorted(label for _, label in dm.test_set.items) == [0, 1]
     with pytest.raises(DataNotFoundError, match=r"classInd\.txt"):
         CRMTDataModule(dataset="ucf101", root=str(tmp_path / "none")).setup()
+
+
+def test_a_label_outside_n_classes_is_an_error_naming_the_list_file(ks_root):
+    lines = (ks_root / "ks_train_overlap.txt").read_text().splitlines()
+    lines[1] = lines[1].rsplit(" ", 1)[0] + " 9"  # class index 9 with a 4-class head
+    (ks_root / "ks_train_overlap.txt").write_text("\n".join(lines) + "\n")
+    dm = CRMTDataModule(dataset="kinetics_sounds", root=str(ks_root), image_size=32, audio_frames=64, n_classes=4)
+    with pytest.raises(DataFormatError, match=r"entry 2 has label '9'") as err:
+        dm.setup("fit")
+    assert "ks_train_overlap.txt" in str(err.value) and "--data.n_classes" in str(err.value)

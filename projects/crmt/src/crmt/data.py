@@ -183,6 +183,9 @@ class CRMTDataModule(pl.LightningDataModule):
         root = Path(self.root)
         train_rows, test_rows = ks_rows(root, "train"), ks_rows(root, "test")
         classes = class_index([lab for _, lab in train_rows + test_rows])
+        for sub, rows in (("train", train_rows), ("test", test_rows)):
+            labels = [lab for _, lab in rows]
+            self._check_labels([classes[lab] for lab in labels], root / f"ks_{sub}_overlap.txt", labels)
         kw = {
             "root": root,
             "class_to_idx": classes,
@@ -197,9 +200,24 @@ class CRMTDataModule(pl.LightningDataModule):
         self.val_set = Subset(train_eval, va) if va else KineticsSounds(split="test", train_transform=False, **kw)
         self.test_set = KineticsSounds(split="test", train_transform=False, names=test_rows, **kw)
 
+    def _check_labels(self, indices: list[int], path: Path, shown: list[str]) -> None:
+        """Every class index must be < ``n_classes`` (the model's head size): else an error naming the file and the
+        first offending entry, never an IndexError mid-epoch."""
+        for n, (idx, label) in enumerate(zip(indices, shown)):
+            if not 0 <= idx < self.n_classes:
+                raise DataFormatError(
+                    path,
+                    f"entry {n + 1} has label '{label}' (class index {idx}), outside the {self.n_classes} classes of "
+                    f"--data.n_classes={self.n_classes}",
+                    expected=f"labels giving class indices 0..{self.n_classes - 1}, or set --data.n_classes to the "
+                    "data's number of classes",
+                )
+
     def _setup_ucf(self) -> None:
         root = Path(self.root)
         train_entries = ucf_entries(root, "train", self.ucf_fold)
+        list_file = root / "ucfTrainTestlist" / f"trainlist{self.ucf_fold:02d}.txt"
+        self._check_labels([lab for _, lab in train_entries], list_file, [str(lab + 1) for _, lab in train_entries])
         kw = {"root": root, "fold": self.ucf_fold, "image_size": self.image_size, "n_frames": self.n_frames}
         tr, va = self._split(len(train_entries))
         self.train_set = UCF101Flow(split="train", train_transform=True, entries=[train_entries[i] for i in tr], **kw)
