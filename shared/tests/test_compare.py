@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from paperkit import compare
 from paperkit.compare import Variant, compare_arg_parser, format_results, grid_search, run_compare, variant_args
 from paperkit.configs import config_dir, config_path
 from paperkit.errors import PaperkitError
@@ -117,3 +118,18 @@ def test_grid_search_selects_on_validation_and_resumes(tmp_path, monkeypatch) ->
     n = len(calls)
     assert grid_search(counting_main, "paperkit_toy", grid, monitor="val/loss", mode="min", base_args=base) == best
     assert len(calls) == n  # every point was cached
+
+
+def test_run_selected_applies_variants_seeds_quick_and_epochs(monkeypatch) -> None:
+    seen = {}
+    monkeypatch.setattr(compare, "run_compare", lambda main, slug, variants, **kw: seen.update(kw, variants=variants))
+    variants = [Variant("a"), Variant("b", ("x.yaml",)), Variant("c")]
+    parser = compare_arg_parser("toy", [v.name for v in variants], epochs=True)
+    opts = parser.parse_args(["--variants", "c", "a", "--seeds", "4", "--epochs", "7", "--quick", "--out", "o"])
+    compare.run_selected(print, "toy", variants, opts, ["m"], ["--base"])
+    assert [v.name for v in seen["variants"]] == ["a", "c"]  # the project's order, only the chosen ones
+    assert seen["seeds"] == [4] and seen["quick"] and seen["out_dir"] == "o" and seen["metrics"] == ["m"]
+    assert seen["base_args"] == ["--base", "--trainer.max_epochs=7"]
+    compare.run_selected(print, "toy", variants, parser.parse_args([]), None)  # defaults: all variants, no override
+    assert [v.name for v in seen["variants"]] == ["a", "b", "c"] and seen["base_args"] == []
+    assert "--epochs" not in compare_arg_parser("toy").format_help()

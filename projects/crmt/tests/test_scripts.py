@@ -50,3 +50,9 @@ def test_bench_tiny(tmp_path):
     )
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 2 and all(r["speed_ratio"] > 0 for r in rows)
+
+
+def test_figure_only_without_results_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        compare.main(["--figure-only", "--out", str(tmp_path / "none")])
+    assert exc.value.code == 2 and "results.json" in capsys.readouterr().err

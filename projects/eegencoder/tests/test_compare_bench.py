@@ -10,13 +10,14 @@ import pytest
 
 @pytest.mark.slow
 def test_compare_quick_writes_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eegencoder.compare import VARIANTS, main
+    from eegencoder.compare import CLASSICAL, VARIANTS, main
 
     monkeypatch.chdir(tmp_path)
     result = main(["--quick", "--seeds", "0", "--out", str(tmp_path / "cmp")])
-    assert set(result["summary"]) == {v.name for v in VARIANTS}
+    classical = CLASSICAL["synthetic"][0]  # the log-variance + shrinkage LDA row
+    assert set(result["summary"]) == {v.name for v in VARIANTS} | {classical}
     table = (tmp_path / "cmp" / "results.md").read_text()
-    assert "test/acc" in table and "test/kappa" in table and "ATCNet" in table
+    assert "test/acc" in table and "test/kappa" in table and "ATCNet" in table and classical in table
 
 
 @pytest.mark.slow

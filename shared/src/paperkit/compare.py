@@ -40,6 +40,7 @@ __all__ = [
     "overrides",
     "quick_args",
     "run_compare",
+    "run_selected",
     "variant_args",
 ]
 
@@ -76,9 +77,14 @@ def overrides(point: Mapping[str, Any]) -> list[str]:
     return [f"--{k}={json.dumps(v) if isinstance(v, list | dict) else v}" for k, v in point.items()]
 
 
-def compare_arg_parser(description: str, variants: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """Flags shared by the projects' compare scripts: ``--seeds``, ``--out``, ``--quick`` and ``--variants``."""
+def compare_arg_parser(
+    description: str, variants: Sequence[str] | None = None, epochs: bool = False
+) -> argparse.ArgumentParser:
+    """Flags shared by the projects' compare scripts: ``--seeds``, ``--out``, ``--quick``, ``--variants`` and, with
+    ``epochs``, ``--epochs`` (overrides ``trainer.max_epochs`` of every run; see :func:`run_selected`)."""
     p = argparse.ArgumentParser(description=description)
+    if epochs:
+        p.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of every run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default=None, help="output folder (default runs/compare/<slug>)")
     p.add_argument("--quick", action="store_true", help="layer configs/quick.yaml: a smoke run, not a measurement")
@@ -86,6 +92,25 @@ def compare_arg_parser(description: str, variants: Sequence[str] | None = None) 
         p.add_argument("--variants", nargs="+", choices=list(variants), default=list(variants), metavar="NAME",
                        help=f"run only these variants (of: {', '.join(variants)})")  # fmt: skip
     return p
+
+
+def run_selected(
+    main: Callable[[list[str]], Any],
+    slug: str,
+    variants: Sequence[Variant],
+    opts: argparse.Namespace,
+    metrics: Sequence[str] | None = None,
+    base_args: Sequence[str] = (),
+) -> dict[str, Any]:
+    """:func:`run_compare` driven by the parsed :func:`compare_arg_parser` flags: the variants named by
+    ``--variants`` (all when the parser has no such flag), ``--seeds``, ``--out``, ``--quick`` and ``--epochs``."""
+    base = list(base_args)
+    if getattr(opts, "epochs", None) is not None:
+        base.append(f"--trainer.max_epochs={opts.epochs}")
+    names = getattr(opts, "variants", None)
+    chosen = [v for v in variants if names is None or v.name in names]
+    return run_compare(main, slug, chosen, seeds=opts.seeds, metrics=metrics, base_args=base, out_dir=opts.out,
+                       quick=opts.quick)  # fmt: skip
 
 
 def _load_partial(path: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clfa.cli import main as clfa_main
-from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.compare import Variant, compare_arg_parser, run_selected
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -33,9 +33,7 @@ METRICS = ["test/acc", "test/f1", "test/macro_f1"]
 def main(args: list[str] | None = None) -> dict:
     p = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS])
     opts = p.parse_args(args)
-    variants = [v for v in VARIANTS if v.name in opts.variants]
-    result = run_compare(clfa_main, "clfa", variants, seeds=opts.seeds, metrics=METRICS, out_dir=opts.out,
-                         quick=opts.quick)  # fmt: skip
+    result = run_selected(clfa_main, "clfa", VARIANTS, opts, METRICS)
     print((Path(opts.out or "runs/compare/clfa") / "results.md").read_text())
     return result
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from crmt.cli import main as crmt_main
-from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.compare import Variant, compare_arg_parser, run_selected
 from paperkit.report import new_figure, save_figure
 
 __all__ = ["CURVE_RADII", "METRICS", "VARIANTS", "certified_curves", "main", "save_certified_figure"]
@@ -39,7 +39,7 @@ BOUNDS = {"triangle_": "per-class bound (Eq. 10 form)", "pairwise_": "pairwise b
 
 
 def certified_curves(result: dict[str, Any]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """``{bound: {variant: [(mean, std) per radius of CURVE_RADII]}}`` from a ``run_compare`` result."""
+    """``{bound: {variant: [(mean, std) per radius of CURVE_RADII]}}`` from a ``run_selected`` result."""
     summary = result["summary"]
     out: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for kind in BOUNDS:
@@ -77,12 +77,12 @@ def main(args: list[str] | None = None) -> dict:
     opts = parser.parse_args(args)
     out = Path(opts.out or "runs/compare/crmt")
     if opts.figure_only:
+        if not (out / "results.json").is_file():
+            parser.error(f"--figure-only needs {out / 'results.json'}: run `python -m crmt.compare` (same --out) first")
         result = json.loads((out / "results.json").read_text())
         save_certified_figure(result, out / "certified_vs_radius.png")
         return result
-    variants = [v for v in VARIANTS if v.name in opts.variants]
-    result = run_compare(crmt_main, "crmt", variants, seeds=opts.seeds, metrics=METRICS, out_dir=opts.out,
-                         quick=opts.quick)  # fmt: skip
+    result = run_selected(crmt_main, "crmt", VARIANTS, opts, METRICS)
     save_certified_figure(result, out / "certified_vs_radius.png")
     return result
 

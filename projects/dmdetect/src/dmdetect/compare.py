@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from dmdetect.cli import main as cli_main
-from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.compare import Variant, compare_arg_parser, run_selected
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -42,16 +42,10 @@ METRICS = ["test/auc", "test/ap", "test/acc", "test/real_recall", "test/balanced
 
 
 def main(args: list[str] | None = None) -> dict:
-    parser = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS])
-    parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of default.yaml")
-    opts = parser.parse_args(args)
+    opts = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS], epochs=True).parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--torch_threads=1"]
-    if opts.epochs is not None:
-        base.append(f"--trainer.max_epochs={opts.epochs}")
-    variants = [v for v in VARIANTS if v.name in opts.variants]
-    result = run_compare(cli_main, "dmdetect", variants, seeds=opts.seeds, metrics=METRICS, base_args=base,
-                         out_dir=opts.out, quick=opts.quick)  # fmt: skip
+    result = run_selected(cli_main, "dmdetect", VARIANTS, opts, METRICS, base)
     print(Path(opts.out or "runs/compare/dmdetect", "results.md").read_text())
     return result
 

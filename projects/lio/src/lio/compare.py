@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from lio.cli import main as cli_main
-from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.compare import Variant, compare_arg_parser, run_selected
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -30,16 +30,10 @@ METRICS = ["test/acc", "test/acc_per_class", "test/mask_iou", "test/mask_area", 
 
 
 def main(args: list[str] | None = None) -> dict:
-    parser = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS])
-    parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of default.yaml")
-    opts = parser.parse_args(args)
+    opts = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS], epochs=True).parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = ["--trainer.enable_progress_bar=false", "--torch_threads=1"]
-    if opts.epochs is not None:
-        base.append(f"--trainer.max_epochs={opts.epochs}")
-    variants = [v for v in VARIANTS if v.name in opts.variants]
-    result = run_compare(cli_main, "lio", variants, seeds=opts.seeds, metrics=METRICS, base_args=base,
-                         out_dir=opts.out, quick=opts.quick)  # fmt: skip
+    result = run_selected(cli_main, "lio", VARIANTS, opts, METRICS, base)
     print(Path(opts.out or "runs/compare/lio", "results.md").read_text())
     return result
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.compare import Variant, compare_arg_parser, run_selected
 from paperkit.report import save_json
 from sami.cli import main as sami_main
 
@@ -31,10 +31,8 @@ def main(args: list[str] | None = None) -> dict:
     p.add_argument("--iterate", action="store_true", help="also 3 iterations, restart vs continue, per seed")
     opts = p.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    chosen = [v for v in VARIANTS if v.name in opts.variants]
     base = ["--trainer.enable_progress_bar=false", "--torch_threads=1"]
-    out = run_compare(sami_main, "sami", chosen, seeds=opts.seeds, metrics=METRICS, base_args=base,
-                      out_dir=opts.out, quick=opts.quick)  # fmt: skip
+    out = run_selected(sami_main, "sami", VARIANTS, opts, METRICS, base)
     if opts.iterate:
         rows = {}
         for mode in ("restart", "continue"):
