@@ -9,7 +9,7 @@ import pytest
 from scipy.signal import butter, sosfiltfilt
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from eegencoder.data import EEGDataModule, Standardizer, load_recording
+from eegencoder.data import EEGDataModule, PreprocessingMismatchError, Standardizer, load_recording
 from eegencoder.datasets import (
     EEG_CHANNELS,
     SyntheticMI,
@@ -178,3 +178,15 @@ def test_loso_holds_out_one_subject() -> None:
     assert set(dm.test_set.tensors[2].tolist()) == {2}
     assert set(dm.train_set.tensors[2].tolist()) == {1, 3}
     assert len(dm.test_set) == 80 and len(dm.train_set) + len(dm.val_set) == 160
+
+
+def test_datamodule_state_carries_preprocessing_and_refuses_other_options() -> None:
+    """The state saved in checkpoints holds the preprocessing; loading it into a differently configured DataModule
+    (the Python API path, e.g. ``trainer.predict(..., ckpt_path=...)``) is refused; the same options load."""
+    state = EEGDataModule(sfreq=125.0, synthetic_trials_per_class=2).state_dict()
+    assert state["preprocessing"]["n_times"] == 562 and state["preprocessing"]["standardize"] == "channel"
+    EEGDataModule(sfreq=125.0).load_state_dict(state)
+    with pytest.raises(PreprocessingMismatchError, match=r"standardisation: trained with channel, here none"):
+        EEGDataModule(sfreq=125.0, standardize="none").load_state_dict(state)
+    with pytest.raises(PreprocessingMismatchError, match=r"sampling rate \(Hz\): trained with 125.0, here 250.0"):
+        EEGDataModule(sfreq=250.0).load_state_dict(state)

@@ -7,6 +7,10 @@ The paper's recipe and data, and our synthetic generator (README). Protocols (ne
 * ``loso`` (leave one subject out, as ATCNet): train on T+E of every subject but ``test_subject`` (the last
   ``val_fraction`` of each session held out for validation), test on T+E of ``test_subject``.
 
+``selection``: ``val`` (default) as above; ``test_peak`` reproduces the official code's reporting: no validation split,
+the whole training session(s) train, and the *test* trials are the validation set, so the best-``val/acc`` checkpoint
+is the best epoch on the test session (optimistic, test-set selection; only to compare with the paper's figures).
+
 Standardisation is fitted on the training trials only: one mean/std per channel (default) or per channel and time
 sample (``channel_time``, the official code's StandardScaler on an (N x T) matrix per channel). The fitted statistics
 are part of the DataModule state, so they travel in every checkpoint and ``predict`` on a new recording uses them.
@@ -42,7 +46,7 @@ from eegencoder.datasets import (
 )
 from paperkit.errors import DataFormatError, PaperkitError
 
-__all__ = ["EEGDataModule", "Standardizer", "load_recording"]
+__all__ = ["EEGDataModule", "PreprocessingMismatchError", "Standardizer", "load_recording", "preprocessing_mismatch"]
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +81,24 @@ class Standardizer:
     def state_dict(self) -> dict[str, torch.Tensor]:
         if self.mean is None or self.std is None:
             return {}
-        return {"mean": torch.from_numpy(self.mean), "std": torch.from_numpy(self.std)}
+        return {"mean": torch.from_numpy(self.mean), "std": torch.from_numpy(self.std)}  # mode: in "preprocessing"
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if state:
             self.mean, self.std = state["mean"].numpy(), state["std"].numpy()
 
 
-def load_recording(path: str | Path, tmin: float = 1.5, tmax: float = 6.0, sfreq: float = 250.0) -> Session:
-    """Any single recording file (``.mat`` BNCI session or ``.gdf`` competition session) for ``predict``: labels are
-    read where the file (or the GDF's ``.mat`` labels file) has them, else -1 (a user's unlabeled recording)."""
+def load_recording(
+    path: str | Path, tmin: float = 1.5, tmax: float = 6.0, sfreq: float = 250.0, class_labels: list[str] | None = None
+) -> Session:
+    """Any single recording file for ``predict``: a BNCI ``.mat`` session, a competition ``.gdf`` session, or a UEA
+    ``.ts`` file (trials as stored; ``class_labels`` maps its labels). Labels are read where the file (or the GDF's
+    ``.mat`` labels file) has them, else -1 (a user's unlabeled recording)."""
     path = Path(path)
     if not path.is_file():
-        raise PaperkitError(f"predict: recording '{path}' does not exist (a BNCI A0sX.mat or a competition A0sX.gdf)")
+        raise PaperkitError(
+            f"predict: recording '{path}' does not exist (a BNCI A0sX.mat, a competition A0sX.gdf or a UEA .ts file)"
+        )
     session = path.stem[-1] if path.stem[-1] in "TE" else "?"
     if path.suffix.lower() == ".gdf":
         labels = path.with_suffix(".mat")
@@ -97,7 +106,58 @@ def load_recording(path: str | Path, tmin: float = 1.5, tmax: float = 6.0, sfreq
                                 require_labels=False)  # fmt: skip
     if path.suffix.lower() == ".mat":
         return load_bnci_session(path, 0, session, tmin, tmax, sfreq, require_labels=False)
-    raise DataFormatError(path, "unknown recording format", expected="a BNCI '.mat' session or a competition '.gdf'")
+    if path.suffix.lower() == ".ts":
+        f = read_ts(path, class_labels=class_labels)
+        names = read_channel_names(path.with_name(f"{path.stem.rsplit('_', 1)[0]}.txt"), f.x.shape[1])
+        channels = tuple(names) if names else None
+        return Session(f.x, f.y, 0, session, sfreq, np.zeros(len(f.y), dtype=bool), 0, channels)
+    raise DataFormatError(
+        path, "unknown recording format", expected="a BNCI '.mat' session, a competition '.gdf' or a UEA '.ts' file"
+    )
+
+
+# what a checkpoint records about its input, and how the fields read in an error message
+_PREPROCESSING_FIELDS = {
+    "sfreq": "sampling rate (Hz)",
+    "window_s": "trial window (s after trial start)",
+    "n_times": "samples per trial",
+    "channels": "channels",
+    "standardize": "standardisation",
+}
+
+
+def _unnamed(n: int) -> list[str]:
+    return [f"ch{i + 1}" for i in range(n)]
+
+
+def _show(key: str, value: object) -> str:
+    if key == "channels" and isinstance(value, list | tuple):
+        return f"{len(value)} [{', '.join(map(str, value))}]"
+    if key == "window_s" and value is None:
+        return "the whole stored trial"
+    return str(value)
+
+
+def preprocessing_mismatch(trained: dict, other: dict) -> list[str]:
+    """The preprocessing fields on which ``other`` differs from ``trained``, as 'field: trained X, here Y'."""
+    out = []
+    for key, label in _PREPROCESSING_FIELDS.items():
+        if key in trained and key in other and trained[key] != other[key]:
+            out.append(f"{label}: trained with {_show(key, trained[key])}, here {_show(key, other[key])}")
+    return out
+
+
+class PreprocessingMismatchError(PaperkitError):
+    """``predict`` (or a resume) with options or a recording that differ from the checkpoint's preprocessing."""
+
+    def __init__(self, what: str, differences: list[str], ckpt: str | None = None) -> None:
+        source = f"the checkpoint {ckpt}" if ckpt else "the checkpoint"
+        super().__init__(
+            f"{what} differ from the preprocessing {source} was trained with: {'; '.join(differences)}. "
+            "Predictions on differently prepared input would be meaningless. Pass the options the model was trained "
+            "with (e.g. the run's own --config runs/eegencoder/version_N/config.yaml) and a recording of the same "
+            "channels and trial length."
+        )
 
 
 class EEGDataModule(LightningDataModule):
@@ -123,6 +183,7 @@ class EEGDataModule(LightningDataModule):
         synthetic_seed: int = 0,
         predict_file: str | None = None,
         ts_name: str | None = None,
+        selection: Literal["val", "test_peak"] = "val",
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -147,8 +208,13 @@ class EEGDataModule(LightningDataModule):
         self.class_names = list(CLASSES)
         self.channel_names = list(EEG_CHANNELS)
         self.train_set = self.val_set = self.test_set = self.predict_set = None
+        self.trained_preprocessing: dict[str, object] | None = None  # from a loaded checkpoint
+        self._predict_recording: Session | None = None
         if protocol == "loso" and len(self.subjects) < 2:
             raise PaperkitError("protocol 'loso' needs at least two --data.subjects")
+        if selection not in ("val", "test_peak"):
+            raise PaperkitError(f"--data.selection must be 'val' or 'test_peak', not '{selection}'")
+        self.selection = selection
         self.ts_name = ts_name
         self._ts: dict[str, TsFile] | None = None
         if dataset == "ts":
@@ -174,7 +240,7 @@ class EEGDataModule(LightningDataModule):
         self.class_names = list(train.class_labels)
         n_chans = train.x.shape[1]
         names = read_channel_names(train_path.with_name(f"{self.ts_name}.txt"), n_chans)
-        self.channel_names = names or [f"ch{i + 1}" for i in range(n_chans)]
+        self.channel_names = names or _unnamed(n_chans)
 
     # sizes linked to the model
     @property
@@ -190,6 +256,16 @@ class EEGDataModule(LightningDataModule):
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def preprocessing(self) -> dict[str, object]:
+        """What the model's input depends on; stored in every checkpoint and checked by ``predict``."""
+        return {
+            "sfreq": float(self.sfreq),
+            "window_s": None if self.dataset == "ts" else [float(self.tmin), float(self.tmax)],
+            "n_times": int(self.n_times),
+            "channels": list(self.channel_names),
+            "standardize": self.standardizer.mode,
+        }
 
     # --- loading ----------------------------------------------------------------------------------------------------
     def load_session(self, subject: int, session: str) -> Session:
@@ -221,9 +297,10 @@ class EEGDataModule(LightningDataModule):
         return s.x[keep], s.y[keep], np.full(int(keep.sum()), s.subject, dtype=np.int64)
 
     def _split(self, s: Session) -> tuple[tuple, tuple]:
-        """(train, val): the last ``val_fraction`` of the session in recording order is held out."""
+        """(train, val): the last ``val_fraction`` of the session in recording order is held out (nothing with
+        ``selection='test_peak'``: the whole session trains, as in the official code)."""
         x, y, g = self._trials(s)
-        n_val = round(self.val_fraction * len(y))
+        n_val = 0 if self.selection == "test_peak" else round(self.val_fraction * len(y))
         cut = len(y) - n_val
         return (x[:cut], y[:cut], g[:cut]), (x[cut:], y[cut:], g[cut:])
 
@@ -250,6 +327,10 @@ class EEGDataModule(LightningDataModule):
                     else:
                         tr, va = self._split(s)
                         train.append(tr), val.append(va)
+        if self.selection == "test_peak":  # the official code's reporting: the test trials are the validation set
+            val = test
+            log.warning("selection 'test_peak': the checkpoint is chosen on the TEST trials (optimistic, as the "
+                        "official code reports); not a held-out estimate")  # fmt: skip
         cat = [tuple(np.concatenate(parts) for parts in zip(*split)) for split in (train, val, test)]
         if self.standardizer.mode != "none":
             self.standardizer.fit(cat[0][0])  # training trials only
@@ -258,8 +339,9 @@ class EEGDataModule(LightningDataModule):
 
     def _setup_predict(self) -> None:
         if self.predict_file:
-            s = load_recording(self.predict_file, self.tmin, self.tmax, self.sfreq)
+            s = load_recording(self.predict_file, self.tmin, self.tmax, self.sfreq, self.class_names)
             self._predict_raw = (s.x, s.y, np.arange(len(s.y)))
+            self._predict_recording = s
         else:  # no file: the test session(s) of the configured data
             tests = [self._trials(self.load_session(subj, "E")) for subj in self.subjects]
             x, y, _ = (np.concatenate(p) for p in zip(*tests))
@@ -272,11 +354,34 @@ class EEGDataModule(LightningDataModule):
         )
 
     # --- state (the fitted standardisation) travels in checkpoints --------------------------------------------------
-    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"standardizer": self.standardizer.state_dict()}
+    # --- state (the preprocessing and the fitted standardisation) travels in checkpoints -----------------------------
+    def state_dict(self) -> dict[str, object]:
+        return {"standardizer": self.standardizer.state_dict(), "preprocessing": self.preprocessing()}
 
-    def load_state_dict(self, state_dict: dict[str, dict[str, torch.Tensor]]) -> None:
+    def load_state_dict(self, state_dict: dict[str, object]) -> None:
+        """Restore the fitted statistics; refuse options that differ from the checkpoint's preprocessing."""
+        trained = state_dict.get("preprocessing")
+        if trained is None:
+            log.warning("this checkpoint predates the stored preprocessing: its input options are not checked")
+        else:
+            self.trained_preprocessing = dict(trained)
+            diff = preprocessing_mismatch(self.trained_preprocessing, self.preprocessing())
+            if diff:
+                raise PreprocessingMismatchError("The data options of this command", diff)
         self.standardizer.load_state_dict(state_dict.get("standardizer", {}))
+
+    def check_recording(self, s: Session, path: str | Path) -> None:
+        """Refuse a ``predict`` recording whose channels or trial length differ from the trained preprocessing."""
+        expected = self.trained_preprocessing or self.preprocessing()
+        here: dict[str, object] = {"n_times": int(s.x.shape[2])}
+        trained_names = list(expected["channels"])
+        if s.channels is not None and trained_names != _unnamed(len(trained_names)):
+            here["channels"] = list(s.channels)
+        elif s.x.shape[1] != len(trained_names):  # a side without names: the count decides
+            here["channels"] = list(s.channels) if s.channels is not None else _unnamed(s.x.shape[1])
+        diff = preprocessing_mismatch(expected, here)
+        if diff:
+            raise PreprocessingMismatchError(f"The channels or trials of the recording '{path}'", diff)
 
     # --- loaders ---------------------------------------------------------------------------------------------------
     def _loader(self, ds: TensorDataset, shuffle: bool) -> DataLoader:
@@ -292,6 +397,8 @@ class EEGDataModule(LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        # standardised here, not in setup: the fitted statistics are restored from the checkpoint after setup()
+        # checked and standardised here, not in setup: the checkpoint's state is restored after setup()
+        if self._predict_recording is not None:
+            self.check_recording(self._predict_recording, self.predict_file)
         self.predict_set = self._tensors(*self._predict_raw)
         return self._loader(self.predict_set, shuffle=False)

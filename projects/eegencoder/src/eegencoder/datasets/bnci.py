@@ -91,7 +91,7 @@ def load_bnci_session(
     if "data" not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise DataFormatError(path, f"no variable 'data' (found {keys})", expected=_EXPECTED, source=BNCI_SOURCE)
-    xs, ys, rej = [], [], []
+    xs, ys, rej, rates = [], [], [], set()
     for run in np.atleast_1d(mat["data"]):
         trial = np.atleast_1d(_field(run, "trial", path)).astype(np.int64)
         if trial.size == 0:  # EOG calibration run
@@ -105,6 +105,7 @@ def load_bnci_session(
                 source=BNCI_SOURCE,
             )
         fs = float(_field(run, "fs", path))
+        rates.add(fs)
         if not require_labels and (not hasattr(run, "y") or np.asarray(run.y).size == 0):
             y = np.zeros(trial.shape, dtype=np.int64)  # becomes -1 below: no label
         else:
@@ -118,8 +119,7 @@ def load_bnci_session(
     if not xs:
         raise DataFormatError(path, "no run contains trials", expected=_EXPECTED, source=BNCI_SOURCE)
     y = np.concatenate(ys)
-    if not require_labels and (y < 0).all():
-        return Session(np.concatenate(xs), y, subject, session, sfreq, np.concatenate(rej))  # unlabeled
-    if y.min() < 0 or y.max() > 3:
+    if (require_labels or (y >= 0).any()) and (y.min() < 0 or y.max() > 3):
         raise DataFormatError(path, f"labels outside 1-4 (found {sorted(set((y + 1).tolist()))})", source=BNCI_SOURCE)
-    return Session(np.concatenate(xs), y, subject, session, sfreq, np.concatenate(rej))
+    fs = rates.pop() if len(rates) == 1 else None
+    return Session(np.concatenate(xs), y, subject, session, sfreq, np.concatenate(rej), 0, EEG_CHANNELS, fs)

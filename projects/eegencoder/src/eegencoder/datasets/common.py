@@ -45,6 +45,8 @@ class Session:
     sfreq: float
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (N,) artefact flags
     nan_samples: int = 0  # NaN samples found (and interpolated) in the continuous signal
+    channels: tuple[str, ...] | None = None  # channel names of x, None when the file does not name them
+    source_sfreq: float | None = None  # the file's own sampling rate (None when the format does not state it)
 
 
 def window_samples(tmin: float, tmax: float, sfreq: float) -> int:

@@ -117,7 +117,7 @@ def load_gdf_session(
             source=BCICIV_SOURCE,
         )
     x = extract_windows(data, starts, tmin, tmax, fs, sfreq, path)
-    return Session(x, y, subject, session, sfreq, rejected, n_nan)
+    return Session(x, y, subject, session, sfreq, rejected, n_nan, EEG_CHANNELS, fs)
 
 
 assert len(GDF_EEG_NAMES) == len(EEG_CHANNELS)
