@@ -1,5 +1,5 @@
-"""Learning on the embedded default (slow): CCQL and SASRec, trained with the shipped configs, beat the counting
-baselines on purchases; and the README's comparison target, checked on the mean of 3 seeds (``-m slow``)."""
+"""Learning on the embedded default (slow, ~15 min on a loaded 2-core CPU): CCQL and SASRec, trained with the
+shipped configs, beat the counting baselines (Markov-1 on purchases, popularity on clicks) by a margin."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ccql.compare import count_baselines
 from ccql.data import CCQLDataModule
 from paperkit.configs import config_path
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def _train(folder: Path, seed: int, *extra: str) -> dict[str, float]:

@@ -31,12 +31,13 @@ __all__ = ["METRICS", "VARIANTS", "count_baselines", "main_compare"]
 
 log = logging.getLogger(__name__)
 
+# CCQL and SASRec first: an interrupted comparison (it resumes) has the two that matter most
 VARIANTS = [
+    Variant("CCQL"),
     Variant("SASRec", ("methods/sasrec.yaml",)),
+    Variant("CO", ("methods/co.yaml",)),
     Variant("SQN", ("methods/sqn.yaml",)),
     Variant("SA2C", ("methods/sa2c.yaml",)),
-    Variant("CO", ("methods/co.yaml",)),
-    Variant("CCQL"),
     Variant("CCQL w/o contrastive", ("ablations/no_contrastive.yaml",)),
     Variant("CCQL w/o conservative", ("ablations/no_conservative.yaml",)),
 ]
