@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from diffst.data import DiffSTDataModule
+from diffst.evaluate import evaluate_baselines
 from diffst.metrics import baseline_upsample, per_map_metrics
 from diffst.official import find_patches, read_patch
 from diffst.prepare import prepare_visium, prepare_xenium
@@ -174,3 +176,42 @@ def test_prepare_visium_reads_spaceranger_outputs(tmp_path: Path, writers: dict)
     total = sc.read_10x_h5(outs / "filtered_feature_bc_matrix.h5").X.sum()
     got = sum(np.load(tmp_path / f"data/Visium/spot_ST/extract/V1/{n}/spot_ST.npy").sum() for n in names)
     assert got == total
+
+
+def test_prepare_transcripts_without_histology_and_a_patch_split_of_one_sample(tmp_path: Path, writers: dict) -> None:
+    """MERFISH-style points (x, y, feature_name; bento's parquet), no stain image, the 2 most detected genes; one
+    sample split by patch into train and test; the baselines evaluate on it."""
+    fx = writers["xenium"](tmp_path / "xen", window=64, n_windows=4)
+    df = pd.read_parquet(fx["transcripts"]).rename(columns={"x_location": "x", "y_location": "y"})
+    df[["x", "y", "feature_name"]].to_parquet(tmp_path / "points.parquet")
+    names = prepare_xenium(
+        tmp_path / "points.parquet",
+        None,
+        None,
+        tmp_path / "data",
+        "S",
+        window=64,
+        lr=8,
+        hr=32,
+        tile_px=16,
+        tile_size=8,
+        pixel_size=0.5,
+        columns=("x", "y", "feature_name"),
+        top_genes=2,
+    )
+    assert len(names) == 4
+    assert len((tmp_path / "data/gene_names.txt").read_text().split("\n")) == 2
+    dm = DiffSTDataModule(
+        dataset="official_npy",
+        root=str(tmp_path / "data"),
+        train_samples=["S"],
+        test_samples=["S"],
+        hr_name="HR_ST_32",
+        genes=2,
+        lr_size=8,
+        hr_size=32,
+    )
+    res = evaluate_baselines(dm)
+    train_names = {f.name for f in dm.splits["train"].files} | {f.name for f in dm.splits["val"].files}
+    assert [f.name for f in dm.splits["test"].files] == ["S/r0_c3"] and "S/r0_c3" not in train_names
+    assert res["patches"]["n"] == 1 and -1 <= res["bicubic"]["pcc"] <= 1

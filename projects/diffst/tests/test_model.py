@@ -81,17 +81,19 @@ def test_gene_graph_changes_the_output_through_the_adjacency() -> None:
 
 
 def test_curriculum_uses_only_the_first_ratio_of_the_sorted_tiles() -> None:
-    cfg = DiffSTConfig()
+    cfg = DiffSTConfig(attn_mix=1.0)  # the attention output alone, so that the cell branch is visible
     net = DiffSTUNet(cfg).eval()
     _randomise(net)
     x, t, y, img, tiles, adj = _inputs(cfg)
     late = tiles.clone()
     late[:, cfg.n_tiles // 4 :] = torch.rand_like(late[:, cfg.n_tiles // 4 :])  # change tiles past the first quarter
     with torch.no_grad():
+        assert torch.equal(net._cells(tiles, 0.25), net._cells(late, 0.25))
+        assert not torch.allclose(net._cells(tiles, 1.0), net._cells(late, 1.0))
         q1, q2 = net(x, t, y, img, tiles, adj, 0.25).out, net(x, t, y, img, late, adj, 0.25).out
         f1, f2 = net(x, t, y, img, tiles, adj, 1.0).out, net(x, t, y, img, late, adj, 1.0).out
-    torch.testing.assert_close(q1, q2)
-    assert not torch.allclose(f1, f2)
+    assert torch.equal(q1, q2)
+    assert not torch.equal(f1, f2)
 
 
 def test_module_curriculum_schedule() -> None:

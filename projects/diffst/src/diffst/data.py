@@ -83,7 +83,10 @@ class DiffSTDataModule(pl.LightningDataModule):
         dataset: ``synthetic`` (embedded, no download) or ``official_npy`` (see :mod:`diffst.official`).
         root: the official layout's root (``gene_order.npy`` and ``<data_dir>/``).
         data_dir: the dataset folder under ``root`` (``Xenium``; ``Visium`` / ``NBME`` have no HR truth).
-        hr_name: ``HR_ST_256`` (x10 task) or ``HR_ST_128`` (x5, nearest-upsampled to the HR size).
+        hr_name: ``HR_ST_256`` (x10 task) or ``HR_ST_128`` (x5, nearest-upsampled to the HR size); ``diffst
+            prepare`` writes ``HR_ST_<hr>``.
+        train_samples / test_samples: sample folders; a sample named in both is split by patch (every 4th patch,
+            from the 4th, is a test patch).
         genes: G, the first genes of ``gene_order.npy`` (synthetic: the number of genes generated).
         adj_mode: ``ratio_max`` (official co-expression ratios) or ``pearson_threshold`` (``adj_threshold``).
         shuffle_histology: pair every patch with another patch's histology (a fixed permutation, all splits): the
@@ -100,7 +103,7 @@ class DiffSTDataModule(pl.LightningDataModule):
         train_samples: list[str] | None = None,
         val_samples: list[str] | None = None,
         test_samples: list[str] | None = None,
-        hr_name: Literal["HR_ST_256", "HR_ST_128"] = "HR_ST_256",
+        hr_name: str = "HR_ST_256",
         genes: int = 8,
         lr_size: int = 8,
         hr_size: int = 32,
@@ -196,8 +199,15 @@ class DiffSTDataModule(pl.LightningDataModule):
                 "data.train_samples and data.test_samples must name sample folders",
                 expected="e.g. --data.train_samples=[01220101,NC1] --data.test_samples=[01220201]",
             )
+        shared = set(h.train_samples) & set(h.test_samples)
         train = find_patches(data_dir, h.train_samples, h.hr_name)
         test = find_patches(data_dir, h.test_samples, h.hr_name)
+        if shared:  # one sample for both: a fixed split by patch
+            in_shared = [f.name.split("/")[0] in shared for f in train]
+            rank = np.cumsum(in_shared) - 1
+            train = [f for f, s, r in zip(train, in_shared, rank) if not s or r % 4 != 3]
+            test_rank = np.cumsum([f.name.split("/")[0] in shared for f in test]) - 1
+            test = [f for f, r in zip(test, test_rank) if f.name.split("/")[0] not in shared or r % 4 == 3]
         if h.val_samples:
             val = find_patches(data_dir, h.val_samples, h.hr_name)
         else:  # the official code has no validation split: hold out every 10th training patch

@@ -94,7 +94,9 @@ def write_root_files(out: Path, genes: Sequence[str], totals: np.ndarray) -> Non
     np.save(out / "gene_coexpre.npy", (s[:, None] / s[None, :]).astype(np.float32))
 
 
-def _read_transcripts(path: Path) -> pd.DataFrame:
+def _read_transcripts(
+    path: Path, columns: tuple[str, str, str] = ("x_location", "y_location", "feature_name")
+) -> pd.DataFrame:
     if not path.is_file():
         raise DataNotFoundError(
             "xenium", path.parent, missing=[path.name], expected=["transcripts.parquet (or transcripts.csv.gz)"]
@@ -107,16 +109,17 @@ def _read_transcripts(path: Path) -> pd.DataFrame:
             f"not a readable transcripts table ({type(err).__name__})",
             expected="Xenium transcripts.parquet / .csv.gz",
         ) from None
-    need = {"x_location", "y_location", "feature_name"}
+    need = set(columns)
     if not need <= set(df.columns):
         raise DataFormatError(path, f"columns {sorted(df.columns)[:8]}", expected=f"the columns {sorted(need)}")
+    df = df.rename(columns=dict(zip(columns, ("x_location", "y_location", "feature_name"))))
     df["feature_name"] = df["feature_name"].map(lambda v: v.decode() if isinstance(v, bytes) else str(v))
     return df
 
 
 def prepare_xenium(
     transcripts: Path,
-    image: Path,
+    image: Path | None,
     alignment: Path | None,
     out: Path,
     sample: str,
@@ -129,16 +132,25 @@ def prepare_xenium(
     pixel_size: float = 0.2125,
     min_qv: float = 20.0,
     min_transcripts: int = 1,
+    columns: tuple[str, str, str] = ("x_location", "y_location", "feature_name"),
+    top_genes: int | None = None,
 ) -> list[str]:
     """Write one Xenium sample in the official layout under ``out/Xenium``; returns the patch names."""
-    df = _read_transcripts(transcripts)
+    df = _read_transcripts(transcripts, columns)
     df = df[~df["feature_name"].str.startswith(CONTROL_PREFIXES)]
     if "qv" in df.columns:
         df = df[df["qv"] >= min_qv]
     genes = sorted(df["feature_name"].unique())
+    if top_genes is not None:  # keep the most detected genes (a panel subset), in name order
+        genes = sorted(df["feature_name"].value_counts().index[:top_genes])
+        df = df[df["feature_name"].isin(genes)]
     if not genes:
         raise DataFormatError(transcripts, "no gene transcripts left after the qv and control-probe filters")
-    img = _read_image(image)
+    if image is not None:
+        img = _read_image(image)
+    else:  # no histology (e.g. MERFISH without a stain): a blank image over the transcripts' extent
+        extent = np.ceil(df[["y_location", "x_location"]].max().to_numpy() / pixel_size / window).astype(int) * window
+        img = np.full((*extent, 3), 255, dtype=np.uint8)
     m = np.eye(3)
     if alignment is not None:
         try:
@@ -156,7 +168,9 @@ def prepare_xenium(
     rows, cols = img.shape[0] // window, img.shape[1] // window
     if rows == 0 or cols == 0:
         raise DataFormatError(
-            image, f"size {img.shape[1]} x {img.shape[0]} px", expected=f"at least one {window} px window"
+            image or transcripts,
+            f"size {img.shape[1]} x {img.shape[0]} px",
+            expected=f"at least one {window} px window",
         )
     base = out / "Xenium"
     totals = np.zeros(len(genes))
@@ -303,7 +317,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = p.add_subparsers(dest="kind", required=True)
     x = sub.add_parser("xenium", help="10x Xenium outputs -> official layout")
     x.add_argument("--transcripts", type=Path, required=True, help="transcripts.parquet or transcripts.csv.gz")
-    x.add_argument("--image", type=Path, required=True, help="the post-Xenium H&E image (TIFF/PNG)")
+    x.add_argument("--image", type=Path, default=None, help="the post-Xenium H&E image (none: a blank image)")
+    x.add_argument(
+        "--columns",
+        nargs=3,
+        default=["x_location", "y_location", "feature_name"],
+        help="x, y and gene columns of the transcripts table (MERFISH/bento: x y feature_name)",
+    )
+    x.add_argument("--top-genes", type=int, default=None, help="keep only the most detected genes")
     x.add_argument("--alignment", type=Path, default=None, help="3x3 H&E -> morphology alignment CSV")
     v = sub.add_parser("visium", help="spaceranger outputs -> official layout (no HR)")
     v.add_argument("--spaceranger", type=Path, required=True, help="the spaceranger outs/ folder")
@@ -339,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 tile_size=a.tile_size,
                 pixel_size=a.pixel_size,
                 min_qv=a.min_qv,
+                columns=tuple(a.columns),
+                top_genes=a.top_genes,
             )
         else:
             prepare_visium(
