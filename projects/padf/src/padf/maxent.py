@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 __all__ = ["MaxEntResult", "maxent"]
 
@@ -37,8 +36,10 @@ def _dual(F: sp.csr_matrix, rhs: np.ndarray, x: np.ndarray, logm: np.ndarray | N
     z = F.T @ x  # (N,)
     if logm is not None:
         z = z + logm
-    lz = logsumexp(z)
-    p = np.exp(z - lz)  # (N,)
+    m = float(np.max(z))  # log-sum-exp in plain numpy (scipy's costs ~0.5 ms a call in dispatch)
+    e = np.exp(z - m)
+    lz = m + float(np.log(e.sum()))
+    p = e / e.sum()  # (N,)
     Ef = F @ p  # (k,)
     return lz - x @ rhs, Ef - rhs, p
 

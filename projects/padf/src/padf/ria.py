@@ -30,7 +30,6 @@ from fractions import Fraction
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog, minimize
-from scipy.special import logsumexp
 
 from padf.errors import InconsistentError, SizeLimitError
 from padf.exact import component_system, inconsistent_error, split_components
@@ -59,6 +58,16 @@ class Term:
     head_body: np.ndarray | None = None  # rule rows: boolean table of head and body
     theta: Fraction | None = None  # rule rows: table = sign · (head_body − theta · body), exactly
     sign: int = 1
+
+
+def logsumexp(a: np.ndarray, axis=None, keepdims: bool = False) -> np.ndarray:
+    """log Σ exp(a) over ``axis`` (all-−∞ slices give −∞): plain numpy, since scipy.special.logsumexp's array-API
+    dispatch costs ~0.5 ms a call, which was 75 % of ria's time at 10 atoms (message passing calls it per clique)."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _table(scope: tuple[str, ...], lits) -> np.ndarray:
