@@ -205,9 +205,8 @@ def compare(seed: int, mode: str) -> str:
         with pytest.raises(InconsistentError):
             for d in prob["decisions"]:
                 fw.evaluate(d)
-        if mode == "components":
-            with pytest.raises(InconsistentError):
-                fw.check()
+        with pytest.raises(InconsistentError):
+            fw.check()
         return "inconsistent"
     for d, (lo, lap, hi) in truth.items():
         ev = fw.evaluate(d, details=True)

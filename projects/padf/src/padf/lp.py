@@ -19,7 +19,18 @@ from scipy.optimize import linprog
 
 from padf.worlds import ConstraintSystem, Row
 
-__all__ = ["InfeasibleError", "LPResult", "exact_optimum", "feasible", "solve_lp", "support_mask"]
+__all__ = [
+    "InfeasibleError",
+    "LPResult",
+    "decide_feasible",
+    "exact_feasible",
+    "exact_optimum",
+    "feasible",
+    "integer_rows",
+    "solve_lp",
+    "support_mask",
+    "violation",
+]
 
 log = logging.getLogger(__name__)
 _OPTS = {"presolve": True, "primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
@@ -58,6 +69,134 @@ def feasible(system: ConstraintSystem, rows: list[Row] | None = None) -> bool:
         return False
     res = _lp(system, np.zeros(system.n_worlds), rows)
     return res.status == 0
+
+
+# ------------------------------------------------------------------------------- exact feasibility (spec §8 "exact")
+# HiGHS decides feasibility up to its tolerance (1e-10): rules that contradict each other by less than that are
+# "consistent" in floats, rules that barely fit can come out "inconsistent". The verdict is made exact where it
+# matters: a HiGHS "feasible" is confirmed by re-solving its vertex's basis in rationals; when that fails, or when
+# HiGHS says "infeasible" but every constraint can be met within NEAR_TOLERANCE (elastic LP), a rational phase-1
+# simplex decides. A clearly infeasible system (violation > NEAR_TOLERANCE) needs no rational work.
+NEAR_TOLERANCE = 1e-6
+
+
+def violation(system: ConstraintSystem, rows: list[Row] | None = None) -> float:
+    """Least total violation Σ|rows(π) − rhs| (and Σπ = 1) over π ≥ 0, by HiGHS: 0 iff feasible (in floats)."""
+    A_eq, b_eq, A_ge, b_ge = system.matrices(rows)
+    N = system.n_worlds
+    A = sp.vstack([A_eq, sp.csr_matrix(np.ones((1, N)))]).tocsr()
+    b = np.append(b_eq, 1.0)
+    m, g = A.shape[0], A_ge.shape[0]
+    eye = sp.identity(m, format="csr")
+    A_eq2 = sp.hstack([A, eye, -eye, sp.csr_matrix((m, g))]).tocsr()
+    kw = {}
+    if g:
+        kw = {"A_ub": sp.hstack([-A_ge, sp.csr_matrix((g, 2 * m)), -sp.identity(g)]).tocsr(), "b_ub": -b_ge}
+    c = np.r_[np.zeros(N), np.ones(2 * m + g)]
+    res = linprog(c, A_eq=A_eq2, b_eq=b, bounds=(0, None), method="highs", options=_OPTS, **kw)
+    return float(res.fun) if res.status == 0 else math.inf
+
+
+def integer_rows(system: ConstraintSystem, rows: list[Row] | None = None) -> tuple[list, list[str], list[int]]:
+    """The rows (plus Σπ = 1) as exact integer coefficient vectors: row ``hb − θ·b`` scaled by θ's denominator."""
+    rows = system.rows if rows is None else rows
+    out, senses, rhs = [], [], []
+    for r in rows:
+        th = Fraction(r.theta)
+        rh = Fraction(r.rhs)
+        q = math.lcm(th.denominator, rh.denominator)
+        out.append(r.hb.astype(np.int64).astype(object) * q - r.b.astype(np.int64).astype(object) * int(th * q))
+        senses.append(r.sense)
+        rhs.append(int(rh * q))
+    out.append(np.ones(system.n_worlds, dtype=np.int64).astype(object))
+    senses.append("==")
+    rhs.append(1)
+    return out, senses, rhs
+
+
+def exact_feasible(rows: list, senses: list[str], rhs: list[int], max_pivots: int = 20000) -> bool | None:
+    """Is {x ≥ 0 : row_i·x (sense_i) rhs_i} non-empty? Decided in rationals by a phase-1 simplex (Bland's rule:
+    finite). ``rows`` are integer (object) vectors of one length. None if ``max_pivots`` is exhausted."""
+    m = len(rows)
+    if m == 0:
+        return True
+    n = len(rows[0])
+    ineq = [i for i, s in enumerate(senses) if s != "=="]
+    ns = len(ineq)
+    # standard form over [x (n), slacks (ns), artificials (m)], every row with rhs >= 0
+    A = np.zeros((m, n + ns), dtype=object)
+    A[:, :] = 0
+    b = []
+    for i in range(m):
+        A[i, :n] = rows[i]
+    for k, i in enumerate(ineq):
+        A[i, n + k] = -1 if senses[i] == ">=" else 1
+    for i in range(m):
+        if rhs[i] < 0:
+            A[i] = -A[i]
+        b.append(Fraction(abs(rhs[i])))
+    nt = n + ns  # artificial of row i is column nt + i
+    basis = [nt + i for i in range(m)]
+    Binv = [[Fraction(int(i == j)) for j in range(m)] for i in range(m)]
+    xb = list(b)
+
+    def column(j: int) -> list[Fraction]:
+        if j >= nt:
+            return [Fraction(int(i == j - nt)) for i in range(m)]
+        return [Fraction(v) for v in A[:, j]]
+
+    for _ in range(max_pivots):
+        if not any(v for j, v in zip(basis, xb) if j >= nt):
+            return True  # every artificial is at 0: the phase-1 objective reached its lower bound
+        cb = [Fraction(1) if j >= nt else Fraction(0) for j in basis]
+        y = [sum((cb[i] * Binv[i][k] for i in range(m) if cb[i]), Fraction(0)) for k in range(m)]
+        L = math.lcm(*(v.denominator for v in y))
+        Y = np.array([int(v * L) for v in y], dtype=object)
+        red = -(Y @ A)  # reduced costs (scaled by L) of the structural columns: c_j = 0
+        inb = set(basis)
+        entering = next((j for j in np.flatnonzero(red < 0).tolist() if j not in inb), None)
+        if entering is None:
+            art = [nt + i for i in range(m) if nt + i not in inb and L - Y[i] < 0]
+            entering = art[0] if art else None
+        if entering is None:
+            return sum((v for j, v in zip(basis, xb) if j >= nt), Fraction(0)) == 0
+        a = column(entering)
+        d = [sum((Binv[i][k] * a[k] for k in range(m) if a[k]), Fraction(0)) for i in range(m)]
+        cand = [(xb[i] / d[i], basis[i], i) for i in range(m) if d[i] > 0]
+        if not cand:  # unbounded phase 1 cannot happen (objective >= 0)
+            return None
+        best = min(c[0] for c in cand)
+        r = min((c for c in cand if c[0] == best), key=lambda c: c[1])[2]
+        piv = d[r]
+        Binv[r] = [v / piv for v in Binv[r]]
+        xb[r] = xb[r] / piv
+        for i in range(m):
+            if i != r and d[i]:
+                f = d[i]
+                Binv[i] = [u - f * v for u, v in zip(Binv[i], Binv[r])]
+                xb[i] -= f * xb[r]
+        basis[r] = entering
+    log.warning("exact phase-1 simplex did not finish in %d pivots", max_pivots)
+    return None
+
+
+def decide_feasible(system: ConstraintSystem, rows: list[Row] | None = None, exact: bool = True) -> bool:
+    """Rule-PSAT consistency: HiGHS, made exact (rationals) when ``exact`` and the verdict is near the tolerance."""
+    if system.n_worlds == 0:
+        return False
+    res = _lp(system, np.zeros(system.n_worlds), rows)
+    if not exact:
+        return res.status == 0
+    sub = system if rows is None else ConstraintSystem(system.atoms, system.W, list(rows))
+    if res.status == 0 and exact_optimum(sub, [Fraction(0)] * system.n_worlds, True, res.x) is not None:
+        return True  # HiGHS's vertex is exactly feasible: certified
+    if res.status != 0 and violation(system, rows) > NEAR_TOLERANCE:
+        return False  # clearly infeasible
+    verdict = exact_feasible(*integer_rows(system, rows))
+    if verdict is None:
+        log.warning("exact feasibility undecided; keeping HiGHS's verdict")
+        return res.status == 0
+    return verdict
 
 
 def solve_lp(

@@ -23,21 +23,23 @@ not (a clique larger than ``max_atoms``) the solver refuses with the size limit 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog, minimize
-from scipy.special import logsumexp
 
 from padf.errors import InconsistentError, SizeLimitError
+from padf.exact import component_system, inconsistent_error, split_components
+from padf.lp import NEAR_TOLERANCE, decide_feasible, exact_feasible
+from padf.model import ComponentResult, Evaluation, SubFramework, rule_label, within_bounds
+from padf.parse import Literal
 
-if TYPE_CHECKING:
-    from padf.framework import Evaluation, Framework
+__all__ = ["RIA_NOTE", "JunctionTree", "check_ria", "evaluate_ria"]
 
-__all__ = ["RIA_NOTE", "JunctionTree", "evaluate_ria"]
-
+EXACT_MAX_ENTRIES = 5_000  # rows × clique configurations up to which the rational phase-1 simplex runs (≈ 1 s)
 RIA_NOTE = (
     "independence: ria: solved on a tree decomposition of the rule graph (clique marginals + message passing); "
     "exact, cost exponential only in the largest clique"
@@ -52,6 +54,20 @@ class Term:
     table: np.ndarray  # shape (2,) * len(scope)
     kind: str  # "eq" | "ge" | "hard" | "obj"
     rule: int = -1  # index into the sub-framework's rules (rows of one rule share it)
+    body: np.ndarray | None = None  # rule rows: boolean table of the rule's body over ``scope``
+    head_body: np.ndarray | None = None  # rule rows: boolean table of head and body
+    theta: Fraction | None = None  # rule rows: table = sign · (head_body − theta · body), exactly
+    sign: int = 1
+
+
+def logsumexp(a: np.ndarray, axis=None, keepdims: bool = False) -> np.ndarray:
+    """log Σ exp(a) over ``axis`` (all-−∞ slices give −∞): plain numpy, since scipy.special.logsumexp's array-API
+    dispatch costs ~0.5 ms a call, which was 75 % of ria's time at 10 atoms (message passing calls it per clique)."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _table(scope: tuple[str, ...], lits) -> np.ndarray:
@@ -70,20 +86,20 @@ def _scope(*groups) -> tuple[str, ...]:
 
 def build_terms(sub, supports, goals, objective: str, closed_world: bool) -> list[Term]:
     """Rule rows, closed-world masks (with auxiliary disjunction atoms) and objective tables of 𝓡_d."""
-    from padf.parse import Literal
-
     terms: list[Term] = []
     for i, s in enumerate(sub):
         sc = _scope([s.head.atom], [b.atom for b in s.body])
-        b = _table(sc, s.body).astype(float)
+        bt = _table(sc, s.body)
+        b = bt.astype(float)
         hb = b * _table(sc, (s.head,))
+        hbt = bt & _table(sc, (s.head,))
         if s.lo == s.hi:
-            terms.append(Term(sc, hb - float(s.lo) * b, "eq", i))
+            terms.append(Term(sc, hb - float(s.lo) * b, "eq", i, bt, hbt, s.lo))
         else:
             if s.lo > 0:
-                terms.append(Term(sc, hb - float(s.lo) * b, "ge", i))
+                terms.append(Term(sc, hb - float(s.lo) * b, "ge", i, bt, hbt, s.lo))
             if s.hi < 1:
-                terms.append(Term(sc, float(s.hi) * b - hb, "ge", i))
+                terms.append(Term(sc, float(s.hi) * b - hb, "ge", i, bt, hbt, s.hi, -1))
     if closed_world:
         for x, bodies in sorted(supports.items()):
             xl = Literal(x)
@@ -271,6 +287,57 @@ class JunctionTree:
     def feasible(self, rules: set[int] | None = None) -> bool:
         return self._linprog(np.zeros(self.n_vars), self.lp_data(rules)).status == 0
 
+    def exact_rows(self, rules: set[int] | None = None) -> tuple[list, list[str], list[int]]:
+        """The clique-marginal LP with integer coefficients (rule rows scaled by θ's denominator), over the
+        configurations that no hard (closed-world) mask sets to zero."""
+        A_eq, b_eq, _, _, upper = self.lp_data(rules)
+        free = upper > 0
+        out, senses, rhs = [], [], []
+        n_struct = len(self.cliques) + sum(1 << sum(v in self.cliques[j] for v in self.cliques[i])
+                                           for i, j in self.edges)  # fmt: skip
+        for i in range(n_struct):  # clique sums and separator agreements: integer (0, ±1) already
+            row = A_eq.getrow(i).toarray().ravel()
+            out.append(np.rint(row[free]).astype(np.int64).astype(object))
+            senses.append("==")
+            rhs.append(1 if b_eq[i] > 0.5 else 0)
+        for k, t in self.terms:
+            if t.kind not in ("eq", "ge") or (rules is not None and t.rule not in rules):
+                continue
+            q = t.theta.denominator
+            hb = self.lift(k, Term(t.scope, t.head_body, "obj")).reshape(-1).astype(np.int64)
+            bb = self.lift(k, Term(t.scope, t.body, "obj")).reshape(-1).astype(np.int64)
+            row = np.zeros(self.n_vars, dtype=object)
+            row[self.offsets[k] : self.offsets[k + 1]] = (hb * q - bb * t.theta.numerator).astype(object) * t.sign
+            out.append(row[free])
+            senses.append("==" if t.kind == "eq" else ">=")
+            rhs.append(0)
+        return out, senses, rhs
+
+    def decide_feasible(self, rules: set[int] | None = None) -> bool:
+        """Feasibility of the clique LP by HiGHS; when HiGHS says infeasible but the violation is within
+        NEAR_TOLERANCE and the LP is small (EXACT_MAX_ENTRIES coefficients), decided by a rational phase-1 simplex."""
+        data = self.lp_data(rules)
+        ok = self._linprog(np.zeros(self.n_vars), data).status == 0
+        rows = data[0].shape[0] + (0 if data[2] is None else data[2].shape[0])
+        if ok or rows * self.n_vars > EXACT_MAX_ENTRIES or self.violation(data) > NEAR_TOLERANCE:
+            return ok
+        verdict = exact_feasible(*self.exact_rows(rules))
+        return ok if verdict is None else verdict
+
+    def violation(self, data) -> float:
+        """Least total violation of the equality rows and the rule inequalities (elastic LP, HiGHS)."""
+        A_eq, b_eq, A_ub, b_ub, upper = data
+        m, n = A_eq.shape
+        g = 0 if A_ub is None else A_ub.shape[0]
+        eye = sp.identity(m, format="csr")
+        Aeq = sp.hstack([A_eq, eye, -eye, sp.csr_matrix((m, g))]).tocsr()
+        kw = {}
+        if g:
+            kw = {"A_ub": sp.hstack([A_ub, sp.csr_matrix((g, 2 * m)), -sp.identity(g)]).tocsr(), "b_ub": b_ub}
+        bounds = np.r_[np.c_[np.zeros(n), upper], np.c_[np.zeros(2 * m + g), np.full(2 * m + g, np.inf)]]
+        res = linprog(np.r_[np.zeros(n), np.ones(2 * m + g)], A_eq=Aeq, b_eq=b_eq, bounds=bounds, method="highs", **kw)
+        return float(res.fun) if res.status == 0 else math.inf
+
     def support(self, data) -> np.ndarray:
         """Clique configurations that some consistent distribution weights (each LP finds ≥ 1 more or stops)."""
         A_eq, b_eq, A_ub, b_ub, upper = data
@@ -380,26 +447,73 @@ class JunctionTree:
         return marg, resid
 
 
-def evaluate_ria(fw: Framework, d: str) -> Evaluation:
-    from padf.framework import Evaluation, rule_label
+def _tree(sf: SubFramework) -> tuple[JunctionTree, list]:
+    p = sf.problem
+    atoms = {a for s in sf.rules for a in (s.head.atom, *(b.atom for b in s.body))} | {g.atom for g in p.goals}
+    sup = {h: b for h, b in sf.supports.items() if h in atoms}
+    terms = build_terms(sf.rules, sup, p.goals, p.objective, p.closed_world)
+    return JunctionTree.build(terms, p.max_atoms, sf.decision), terms
 
-    p = fw.problem
-    sub = fw.subframework(d)
-    atoms = {a for s in sub for a in (s.head.atom, *(b.atom for b in s.body))} | {g.atom for g in p.goals}
-    sup = {h: b for h, b in fw.supports(sub).items() if h in atoms}
-    terms = build_terms(sub, sup, p.goals, p.objective, p.closed_world)
-    jt = JunctionTree.build(terms, p.max_atoms, d)
+
+def _small(sf: SubFramework) -> list | None:
+    """The components of 𝓡_d if every one has at most ``exact_max_atoms`` atoms, else None."""
+    rel, other = split_components(sf, "components")
+    comps = rel + other
+    return comps if all(len(c.atoms) <= sf.problem.exact_max_atoms for c in comps) else None
+
+
+def _exactly_feasible(sf: SubFramework, jt: JunctionTree) -> bool:
+    """Consistency of 𝓡_d. The clique LP and the world LP describe the same polytope (junction-tree theorem), so
+    where every component has at most ``exact_max_atoms`` atoms the verdict is the exact path's (HiGHS + rational
+    vertex certificate / phase-1 simplex, cheap at that size); above, the clique LP's (:meth:`decide_feasible`)."""
+    comps = _small(sf)
+    if comps is not None:
+        return all(decide_feasible(component_system(sf, c), exact=True) for c in comps)
+    return jt.decide_feasible()
+
+
+def _inconsistent(sf: SubFramework, jt: JunctionTree) -> InconsistentError:
+    comps = _small(sf)
+    for c in comps or []:  # small: the exact path's minimal subset of the inconsistent component
+        if not decide_feasible(component_system(sf, c), exact=True):
+            return inconsistent_error(sf, c)
+    keep = set(range(len(sf.rules)))
+    for i in range(len(sf.rules)):  # deletion filter: a minimal infeasible rule subset
+        if not jt.decide_feasible(keep - {i}):
+            keep -= {i}
+    cw = " (closed world)" if sf.problem.closed_world else ""
+    return InconsistentError(f"the rules are inconsistent under decision '{sf.decision}'{cw}",
+                             [rule_label(sf.rules[i].rule) for i in sorted(keep)])  # fmt: skip
+
+
+def check_ria(sf: SubFramework) -> list[str]:
+    """Consistency of 𝓡_d by the clique-marginal LP; warnings for vacuous rules (body never weighted)."""
+    jt, _ = _tree(sf)
+    data = jt.lp_data()
+    if not _exactly_feasible(sf, jt):
+        raise _inconsistent(sf, jt)
+    sup = jt.support(data)
+    out = []
+    for k, t in jt.terms:
+        if t.kind in ("eq", "ge") and t.body is not None:
+            body = jt.lift(k, Term(t.scope, t.body, "obj")).reshape(-1)
+            if body.any() and not (body & sup[jt.offsets[k] : jt.offsets[k + 1]]).any():
+                label = rule_label(sf.rules[t.rule].rule)
+                out.append(f"under '{sf.decision}': rule {label} is vacuous (its body has probability 0)")
+    return out
+
+
+def evaluate_ria(sf: SubFramework) -> Evaluation:
+    """V⁻, V^L, V⁺ of ``sf.decision`` on a tree decomposition of 𝓡_d's rule graph."""
+    p, d = sf.problem, sf.decision
+    jt, _ = _tree(sf)
     data = jt.lp_data()
     c = jt.objective()
     lo_r = jt._linprog(c, data)
     if lo_r.status == 2:
-        keep = set(range(len(sub)))
-        for i in range(len(sub)):  # deletion filter: a minimal infeasible rule subset
-            if not jt.feasible(keep - {i}):
-                keep -= {i}
-        cw = " (closed world)" if p.closed_world else ""
-        raise InconsistentError(f"the rules are inconsistent under decision '{d}'{cw}",
-                                [rule_label(sub[i].rule) for i in sorted(keep)])  # fmt: skip
+        if not _exactly_feasible(sf, jt):
+            raise _inconsistent(sf, jt)
+        raise RuntimeError(f"under '{d}' (independence: ria): HiGHS fails on a consistent problem (at its tolerance)")
     if lo_r.status != 0:
         raise RuntimeError(f"LP failed under '{d}' (independence: ria): {lo_r.message}")
     hi_r = jt._linprog(-c, data)
@@ -412,11 +526,9 @@ def evaluate_ria(fw: Framework, d: str) -> Evaluation:
     else:
         marg, residual = jt.maxent(jt.support(data))
         lap = sum(float((marg[k] * jt.lift(k, t)).sum()) for k, t in jt.terms if t.kind == "obj")
-    from padf.framework import ComponentResult, _within_bounds
-
     comp = ComponentResult(tuple(jt.variables), jt.n_vars, lower, upper, lap, laplace_raw=lap, residual=residual)
     scale = max(1.0, sum(abs(float(w)) for w in p.goals.values()))  # the constraint residual, in utility units
-    lap = _within_bounds(lap, lower, upper, residual * scale, d)
+    lap = within_bounds(lap, lower, upper, residual * scale, d)
     comp.laplace = lap
     widest = max(len(c) for c in jt.cliques)
     note = f"{RIA_NOTE} ({len(jt.cliques)} cliques, largest {widest} atoms, {jt.n_vars} clique configurations)"
