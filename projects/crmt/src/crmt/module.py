@@ -262,6 +262,15 @@ class CRMTModule(pl.LightningModule):
             for m, name in enumerate(self.names):
                 self.log(f"train/a_{name}", self.net.head.a[m].mean().detach(), sync_dist=True)
 
+    def on_validation_epoch_start(self) -> None:
+        """A model without step 2 (JT, OJT, CRMT step 1 only) gets its τ̂ at the last epoch's validation, before that
+        epoch's checkpoint is written, so ``last.ckpt`` carries it and ``predict`` can certify with it (``test``
+        reuses it: the same weights, RNG-neutral estimate)."""
+        trainer = self.trainer
+        last = trainer.max_epochs is not None and self.current_epoch == trainer.max_epochs - 1
+        if last and not trainer.sanity_checking and self.schedule_epochs is None and not bool(self.lip_ready):
+            self.compute_lipschitz()
+
     def validation_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> None:
         xs, y = batch
         h, _ = self.net(xs)
