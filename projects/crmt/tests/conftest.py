@@ -57,6 +57,38 @@ def write_ucf101(root: Path, classes=("ApplyEyeMakeup", "Archery"), per_class: i
     return root
 
 
+def _wav(path: Path, rng: np.random.Generator, seconds: float = 0.7, sr: int = 16000) -> None:
+    from scipy.io import wavfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wave = 0.2 * rng.normal(size=int(sr * seconds))
+    wavfile.write(path, sr, (wave * 32767).astype(np.int16))
+
+
+def write_vggsound(root: Path, n_frames: int = 5) -> Path:
+    """VGGSound in the KS layout: the official vggsound.csv (quoted class names with commas), raw audio as
+    {train,test}_wav/<split>/<name>.wav for some clips and {train,test}_spec/<name>.npy for others, 1-fps frames
+    named as the official loader names them (frame_0000{t}.jpg), <name> = <ytid>_<start:06d>."""
+    rng = np.random.default_rng(2)
+    classes = ["dog barking", "cattle, bovinae cowbell", "rain"]
+    rows = []
+    for i in range(9):
+        split = "test" if i % 3 == 2 else "train"
+        ytid, start = f"-a{i}Xy_Z{i}", 10 * i
+        rows.append(f'{ytid},{start},"{classes[i % 3]}",{split}')
+        name = f"{ytid}_{start:06d}"
+        frames = root / ("train-frames-1fps/train" if split == "train" else "val-frames-1fps/test") / name
+        for t in range(1, n_frames + 1):
+            _jpg(frames / f"frame_0000{t}.jpg", rng)
+        if i % 2:
+            _wav(root / f"{split}_wav" / split / f"{name}.wav", rng)
+        else:
+            (root / f"{split}_spec").mkdir(parents=True, exist_ok=True)
+            np.save(root / f"{split}_spec" / f"{name}.npy", rng.normal(size=(64, 128)).astype(np.float32))
+    (root / "vggsound.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 @pytest.fixture
 def ks_root(tmp_path: Path) -> Path:
     return write_kinetics_sounds(tmp_path / "ks", spec_shape=(64, 128))
@@ -65,3 +97,17 @@ def ks_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def ucf_root(tmp_path: Path) -> Path:
     return write_ucf101(tmp_path / "ucf")
+
+
+@pytest.fixture(scope="session")
+def layouts():
+    """The writers above, for tests that build their own variants (``layouts.ks(root, ...)``, ``layouts.jpg(...)``)."""
+
+    class Layouts:
+        ks = staticmethod(write_kinetics_sounds)
+        ucf = staticmethod(write_ucf101)
+        vgg = staticmethod(write_vggsound)
+        wav = staticmethod(_wav)
+        jpg = staticmethod(_jpg)
+
+    return Layouts

@@ -3,9 +3,11 @@ root contract tests)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,7 +52,19 @@ def test_train_runs_both_steps_and_evaluates(tmp_path, variant):
     assert (run / "robustness.png").is_file()
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["epoch"] == (0 if variant == "jt" else 1)  # the tested checkpoint is the one after step 2
-    assert bool(ckpt["state_dict"]["lip_ready"]) == (variant != "jt")
+    # τ̂ is in the checkpoint for both (JT: estimated at the last epoch's validation), so predict certifies with it
+    assert bool(ckpt["state_dict"]["lip_ready"])
+    assert (variant == "jt") == bool(ckpt["state_dict"]["lip_pair"].abs().sum() > 0)  # JT's pairwise τ̂
+    from crmt.data import make_synthetic
+
+    xa, xb, _ = make_synthetic(5, seed=9)
+    np.savez(tmp_path / "x.npz", A=xa, B=xb)
+    pred = run_cli(main, ["predict", f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                          f"--data.predict_file={tmp_path / 'x.npz'}", "--trainer.enable_progress_bar=false"],
+                   tmp_path, "crmt")  # fmt: skip
+    with open(pred / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and all(float(r["certified_radius"]) >= 0 for r in rows)
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

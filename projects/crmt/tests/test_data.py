@@ -103,3 +103,71 @@ def test_a_label_outside_n_classes_is_an_error_naming_the_list_file(ks_root):
     with pytest.raises(DataFormatError, match=r"entry 2 has label '9'") as err:
         dm.setup("fit")
     assert "ks_train_overlap.txt" in str(err.value) and "--data.n_classes" in str(err.value)
+
+
+def test_n_classes_comes_from_the_label_lists(ks_root, ucf_root):
+    """Unset --data.n_classes: integer KS labels give largest + 1, class names their count, UCF101 classInd.txt."""
+    kw = {"image_size": 32, "audio_frames": 64}
+    assert CRMTDataModule(dataset="kinetics_sounds", root=str(ks_root), **kw).n_classes == 3
+    names = ["dog", "car", "rain", "car"]
+    for sub in ("train", "test"):
+        path = ks_root / f"ks_{sub}_overlap.txt"
+        rows = [line.split()[0] for line in path.read_text().splitlines()]
+        path.write_text("".join(f"{r} {names[i % 4]}\n" for i, r in enumerate(rows)))
+    dm = CRMTDataModule(dataset="kinetics_sounds", root=str(ks_root), **kw)
+    assert dm.n_classes == 3
+    dm.setup("fit")
+    assert sorted({label for _, label in dm.test_set.items}) == [0, 1, 2]
+    assert CRMTDataModule(dataset="ucf101", root=str(ucf_root)).n_classes == 2
+    assert CRMTDataModule().n_classes == 4  # synthetic
+
+
+def test_vggsound_loader_reads_the_csv_wav_and_spec_audio(tmp_path, layouts):
+    from scipy.io import wavfile
+
+    from crmt.audio import normalised_fbank
+
+    root = layouts.vgg(tmp_path / "vgg")
+    dm = CRMTDataModule(dataset="vggsound", root=str(root), image_size=32, audio_frames=64, val_fraction=0.0)
+    assert dm.n_classes == 3 and dm.modality_names == ["audio", "visual"]  # class names of vggsound.csv
+    dm.setup("fit")
+    assert len(dm.train_set) == 6 and len(dm.test_set) == 3
+    names = [name for name, _ in dm.test_set.items]
+    assert names == ["-a2Xy_Z2_000020", "-a5Xy_Z5_000050", "-a8Xy_Z8_000080"]
+    # sorted class names: "cattle, bovinae cowbell" 0, "dog barking" 1, "rain" 2; test rows are i = 2, 5, 8
+    assert [label for _, label in dm.test_set.items] == [2, 2, 2]
+    assert sorted({label for _, label in dm.train_set.dataset.items}) == [0, 1]
+    (audio, clip), _ = dm.test_set[1]  # i = 5: raw .wav through the official fbank
+    sr, pcm = wavfile.read(root / "test_wav" / "test" / "-a5Xy_Z5_000050.wav")
+    expected = normalised_fbank(torch.from_numpy(pcm.astype(np.float32) / 32768)[None], sr, 64)
+    assert audio.shape == (1, 64, 128) and torch.allclose(audio[0], expected)
+    (audio, clip), _ = dm.test_set[0]  # i = 2: precomputed spec .npy
+    assert torch.equal(audio[0], torch.from_numpy(np.load(root / "test_spec" / "-a2Xy_Z2_000020.npy")))
+    assert clip.shape == (3, 3, 32, 32)
+    lines = (root / "vggsound.csv").read_text().splitlines()
+    (root / "vggsound.csv").write_text("\n".join([*lines, "abc,12,dog barking"]) + "\n")
+    with pytest.raises(DataFormatError, match="line 10"):
+        CRMTDataModule(dataset="vggsound", root=str(root))
+    with pytest.raises(DataNotFoundError, match=r"vggsound\.csv"):
+        CRMTDataModule(dataset="vggsound", root=str(tmp_path / "none"))
+
+
+def test_kinetics_sounds_from_raw_audio_and_official_frame_names(ks_root, layouts):
+    """No test_spec/<name>.npy: the raw test_wav/test/<name>.wav goes through the fbank; frames named
+    'frame_0000' + str(t) are read for t >= 10 (frame_000010.jpg), not only up to 9."""
+    from crmt.audio import load_audio
+
+    name = "te001xyzXYZ"
+    (ks_root / "test_spec" / f"{name}.npy").unlink()
+    layouts.wav(ks_root / "test_wav" / "test" / f"{name}.wav", np.random.default_rng(5))
+    folder = ks_root / "val-frames-1fps" / "test" / name
+    for f in folder.iterdir():
+        f.unlink()
+    for t in range(1, 31):  # 30 frames: test indices 5, 15, 25
+        layouts.jpg(folder / f"frame_0000{t}.jpg", np.random.default_rng(t))
+    dm = CRMTDataModule(dataset="kinetics_sounds", root=str(ks_root), image_size=32, audio_frames=64)
+    dm.setup("test")
+    assert [n for n, _ in dm.test_set.items] == ["te000xyzXYZ", name, "te002xyzXYZ"]
+    (audio, clip), _ = dm.test_set[1]
+    assert torch.equal(audio, load_audio(ks_root / "test_wav" / "test" / f"{name}.wav", 64))
+    assert clip.shape == (3, 3, 32, 32)

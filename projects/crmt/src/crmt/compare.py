@@ -1,4 +1,5 @@
-"""``make compare-crmt``: JT vs CRMT (CRMT-JT), CRMT-AT and CRMT-Mix on the synthetic data over 3 seeds.
+"""``make compare-crmt``: JT vs CRMT (CRMT-JT), CRMT-AT and CRMT-Mix, and the paper's baselines MMAT (adversarial
+training of JT) and Mixup (JT on mixup inputs), on the synthetic data over 3 seeds.
 
 Paper Sec. 5.2 (Tables 1-2) on the embedded data: clean accuracy, PGD on each modality (worst of CE and CW),
 missing-modality accuracy and certified accuracy at radius 0.2, written to ``runs/compare/crmt/results.{json,md}``.
@@ -21,6 +22,8 @@ VARIANTS = [
     Variant("CRMT", ("ablations/crmt_jt.yaml",)),
     Variant("CRMT-AT", ("ablations/crmt_at.yaml",)),
     Variant("CRMT-Mix", ("ablations/crmt_mix.yaml",)),
+    Variant("MMAT", ("ablations/mmat.yaml",)),
+    Variant("Mixup", ("ablations/mixup.yaml",)),
 ]
 METRICS = [
     "test/acc",
@@ -70,7 +73,7 @@ def save_certified_figure(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def main(args: list[str] | None = None) -> dict:
-    parser = compare_arg_parser("CRMT vs JT (and CRMT-AT, CRMT-Mix) on the synthetic two-modality data",
+    parser = compare_arg_parser("CRMT vs JT (and CRMT-AT, CRMT-Mix, MMAT, Mixup) on the synthetic two-modality data",
                                 [v.name for v in VARIANTS])  # fmt: skip
     parser.add_argument("--figure-only", action="store_true",
                         help="redraw certified_vs_radius.png from <out>/results.json, run nothing")  # fmt: skip

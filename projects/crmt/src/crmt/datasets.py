@@ -5,11 +5,17 @@ Kinetics-Sounds (official ``dataset/KSDataset``-style layout, ``root`` = the off
     root/ks_train_overlap.txt            <name> <label>      (train names carry a _<start6>_<end6> suffix)
     root/ks_test_overlap.txt             <name> <label>
     root/train_spec/<name>.npy           float (1024, 128) Kaldi fbank, already normalised
-    root/test_spec/<name>.npy
-    root/train-frames-1fps/train/<name>/frame_00001.jpg ...   (1 fps; the extraction script's 000001.jpg also read)
+    root/test_spec/<name>.npy            (or the raw root/{train,test}_wav/{train,test}/<name>.wav: fbank on the fly)
+    root/train-frames-1fps/train/<name>/frame_0000{t}.jpg ...   (1 fps; official name for any t, 000001.jpg also read)
     root/val-frames-1fps/test/<name>/...
 
-A sample is kept only if its npy exists and its frame folder holds more than 3 files (official rule). Three frames
+VGGSound (no official loader; the same preprocessing and folders, lists from the official ``vggsound.csv``)::
+
+    root/vggsound.csv                    <ytid>,<start seconds>,<label>,<train|test>
+    root/{train,test}_spec/<name>.npy | root/{train,test}_wav/{train,test}/<name>.wav,  <name> = <ytid>_<start:06d>
+    root/train-frames-1fps/train/<name>/..., root/val-frames-1fps/test/<name>/...
+
+A sample is kept only if its audio exists and its frame folder holds more than 3 jpg files (official rule). Three frames
 are sampled: train ``t_i`` uniform in segment i (seg = ⌊n/3⌋), test ``t_i = i·seg + max(⌊seg/2⌋, 1)``, all 1 when
 n ≤ 6; train frames get RandomResizedCrop + horizontal flip, test frames Resize; ImageNet mean/std.
 
@@ -41,10 +47,15 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KS_SOURCE",
+    "VGG_SOURCE",
     "KineticsSounds",
     "UCF101Flow",
     "frame_indices",
+    "frame_names",
+    "read_frames",
     "read_list",
+    "ucf_clip",
+    "vggsound_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +71,19 @@ KS_EXPECTED = {
     "ks_test_overlap.txt": None,
     "train_spec": ["<name>.npy"],
     "test_spec": ["<name>.npy"],
+    "train-frames-1fps": {"train": {"<name>": ["frame_00001.jpg", "..."]}},
+    "val-frames-1fps": {"test": {"<name>": ["frame_00001.jpg", "..."]}},
+}
+VGG_SOURCE = (
+    "https://www.robots.ox.ac.uk/~vgg/data/vggsound/ (vggsound.csv + YouTube clips); audio and 1-fps frames "
+    "extracted as for Kinetics-Sounds with the CRMT repository's pre-processing scripts"
+)
+VGG_EXPECTED = {
+    "vggsound.csv": None,
+    "train_spec": ["<name>.npy"],
+    "test_spec": ["<name>.npy"],
+    "(or) train_wav": {"train": ["<name>.wav"]},
+    "(or) test_wav": {"test": ["<name>.wav"]},
     "train-frames-1fps": {"train": {"<name>": ["frame_00001.jpg", "..."]}},
     "val-frames-1fps": {"test": {"<name>": ["frame_00001.jpg", "..."]}},
 }
@@ -99,15 +123,45 @@ def frame_indices(n: int, n_frames: int, train: bool, rng: random.Random) -> lis
     return [i * seg + max(seg // 2, 1) for i in range(n_frames)]
 
 
+def frame_names(t: int) -> tuple[str, ...]:
+    """File names frame t (1-based) may have: the official loader's ``'frame_0000' + str(t)`` for any t
+    (``frame_00001.jpg``, ``frame_000012.jpg``), the same zero-padded to 5 digits, and the extraction script's
+    ``%06d.jpg``."""
+    return tuple(dict.fromkeys((f"frame_0000{t}.jpg", f"frame_{t:05d}.jpg", f"{t:06d}.jpg")))
+
+
 def _frame_path(folder: Path, t: int) -> Path:
-    for name in (f"frame_{t:05d}.jpg", f"{t:06d}.jpg"):
+    names = frame_names(t)
+    for name in names:
         p = folder / name
         if p.is_file():
             return p
-    raise DataFormatError(folder, f"frame {t} not found", expected=f"frame_{t:05d}.jpg (official) or {t:06d}.jpg")
+    raise DataFormatError(folder, f"frame {t} not found", expected=" or ".join(names))
 
 
-def _image_transform(size: int, train: bool, mean: tuple[float, ...], std: tuple[float, ...]):
+def count_frames(folder: Path) -> int:
+    return sum(1 for f in folder.iterdir() if f.suffix.lower() == ".jpg")
+
+
+def read_frames(folder: Path, n_frames: int, train: bool, transform, rng: random.Random) -> Tensor:
+    """``(3, T, H, W)`` frames of one clip folder (official KS sampling, :func:`frame_indices`)."""
+    if not folder.is_dir():
+        raise DataNotFoundError("frames", folder.parent, missing=[folder.name], expected={folder.name: ["..."]})
+    n = count_frames(folder)
+    if n == 0:
+        raise DataFormatError(folder, "no .jpg frames", expected="frame_0000{t}.jpg (t = 1, 2, ...) or 000001.jpg ...")
+    idx = frame_indices(n, n_frames, train, rng)
+    frames = []
+    for t in idx:
+        path = _frame_path(folder, t)
+        try:
+            frames.append(transform(Image.open(path).convert("RGB")))
+        except (OSError, ValueError) as err:
+            raise DataFormatError(path, f"not a readable image ({err})", expected="a JPEG frame") from None
+    return torch.stack(frames, dim=1)
+
+
+def image_transform(size: int, train: bool, mean: tuple[float, ...], std: tuple[float, ...]):
     from torchvision import transforms as T
 
     ops = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()] if train else [T.Resize((size, size))]
@@ -115,7 +169,12 @@ def _image_transform(size: int, train: bool, mean: tuple[float, ...], std: tuple
 
 
 class KineticsSounds(Dataset):
-    """Kinetics-Sounds: items ``([audio (1, F, 128), clip (3, T, H, W)], label)``."""
+    """Kinetics-Sounds (and VGGSound, same layout): items ``([audio (1, F, 128), clip (3, T, H, W)], label)``.
+
+    Audio per sample: ``<split>_spec/<name>.npy`` (the official normalised fbank) if it exists, else the raw
+    ``<split>_wav/<split>/<name>.wav`` through :func:`crmt.audio.normalised_fbank` (the official extraction, on the
+    fly).
+    """
 
     modality_names = ("audio", "visual")
 
@@ -129,62 +188,79 @@ class KineticsSounds(Dataset):
         n_frames: int = 3,
         names: list[tuple[str, str]] | None = None,
         audio_shape: tuple[int, int] = (1024, 128),
+        dataset: str = "kinetics_sounds",
     ) -> None:
         self.root = Path(root)
+        self.dataset = dataset
         sub = "train" if split == "train" else "test"
         self.spec_dir = self.root / f"{sub}_spec"
+        self.wav_dir = self.root / f"{sub}_wav" / sub
         self.frame_dir = self.root / ("train-frames-1fps/train" if sub == "train" else "val-frames-1fps/test")
+        expected, source = (KS_EXPECTED, KS_SOURCE) if dataset == "kinetics_sounds" else (VGG_EXPECTED, VGG_SOURCE)
         rows = names if names is not None else ks_rows(self.root, sub)
-        for d in (self.spec_dir, self.frame_dir):
-            if not d.is_dir():
-                raise DataNotFoundError(
-                    "kinetics_sounds",
-                    self.root,
-                    missing=[str(d.relative_to(self.root))],
-                    expected=KS_EXPECTED,
-                    source=KS_SOURCE,
-                )
+        missing = [d for d in (self.frame_dir,) if not d.is_dir()]
+        if not self.spec_dir.is_dir() and not self.wav_dir.is_dir():
+            missing.insert(0, self.spec_dir)
+        if missing:
+            raise DataNotFoundError(
+                dataset, self.root, missing=[str(d.relative_to(self.root)) for d in missing], expected=expected,
+                source=source,
+            )  # fmt: skip
         self.items = []
         for name, label in rows:
             folder = self.frame_dir / name
-            if (self.spec_dir / f"{name}.npy").is_file() and folder.is_dir() and len(list(folder.iterdir())) > 3:
+            audio = self._audio_path(name)
+            if audio is not None and folder.is_dir() and count_frames(folder) > 3:
                 self.items.append((name, class_to_idx[label]))
         if len(self.items) < len(rows):
-            log.info("kinetics_sounds/%s: kept %d of %d samples (npy + >3 frames)", sub, len(self.items), len(rows))
+            log.info("%s/%s: kept %d of %d samples (audio + >3 frames)", dataset, sub, len(self.items), len(rows))
         if not self.items:
             raise DataNotFoundError(
-                "kinetics_sounds",
+                dataset,
                 self.root,
-                missing=[f"{sub}_spec/<name>.npy + frame folders for the list entries"],
-                expected=KS_EXPECTED,
-                source=KS_SOURCE,
+                missing=[f"{sub}_spec/<name>.npy (or {sub}_wav/{sub}/<name>.wav) + frame folders for the list entries"],
+                expected=expected,
+                source=source,
             )
         self.train = train_transform
         self.n_frames = n_frames
         self.audio_shape = audio_shape
-        self.transform = _image_transform(image_size, train_transform, IMAGENET_MEAN, IMAGENET_STD)
+        self.transform = image_transform(image_size, train_transform, IMAGENET_MEAN, IMAGENET_STD)
         self.rng = random.Random()
+
+    def _audio_path(self, name: str) -> Path | None:
+        for p in (self.spec_dir / f"{name}.npy", self.wav_dir / f"{name}.wav"):
+            if p.is_file():
+                return p
+        return None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[list[Tensor], int]:
+        from crmt.audio import normalised_fbank, read_wav
+
         name, label = self.items[i]
-        path = self.spec_dir / f"{name}.npy"
-        try:
-            spec = np.load(path)
-        except ValueError as err:
-            raise DataFormatError(path, f"not a numpy array ({err})", source=KS_SOURCE) from None
+        path = self._audio_path(name)
+        source = KS_SOURCE if self.dataset == "kinetics_sounds" else VGG_SOURCE
+        if path is None:
+            raise DataNotFoundError(self.dataset, self.root, missing=[f"{self.spec_dir.name}/{name}.npy"])
+        if path.suffix == ".wav":
+            wave, sr = read_wav(path)
+            spec = normalised_fbank(wave, sr, self.audio_shape[0]).numpy()
+        else:
+            try:
+                spec = np.load(path)
+            except ValueError as err:
+                raise DataFormatError(path, f"not a numpy array ({err})", source=source) from None
         if spec.shape != self.audio_shape:
             raise DataFormatError(
-                path, f"shape {spec.shape}", expected=f"a {self.audio_shape} fbank array", source=KS_SOURCE
+                path, f"shape {spec.shape}", expected=f"a {self.audio_shape} fbank array", source=source
             )
         audio = torch.from_numpy(spec.astype(np.float32))[None]  # (1, F, 128)
-        folder = self.frame_dir / name
-        n = len(list(folder.iterdir()))
-        idx = frame_indices(n, self.n_frames, self.train, _torch_seeded_rng(self.rng))
-        frames = [self.transform(Image.open(_frame_path(folder, t)).convert("RGB")) for t in idx]
-        return [audio, torch.stack(frames, dim=1)], label  # clip (3, T, H, W)
+        rng = _torch_seeded_rng(self.rng)
+        clip = read_frames(self.frame_dir / name, self.n_frames, self.train, self.transform, rng)
+        return [audio, clip], label  # clip (3, T, H, W)
 
 
 def _torch_seeded_rng(rng: random.Random) -> random.Random:
@@ -195,6 +271,33 @@ def _torch_seeded_rng(rng: random.Random) -> random.Random:
 
 def ks_rows(root: Path, sub: str) -> list[tuple[str, str]]:
     return read_list(root / f"ks_{sub}_overlap.txt", "kinetics_sounds", root, KS_EXPECTED)
+
+
+def vggsound_rows(root: Path) -> dict[str, list[tuple[str, str]]]:
+    """``{"train": [(name, label)], "test": [...]}`` from the official ``vggsound.csv`` (``<ytid>,<start seconds>,
+    <label>,<train|test>``; labels are class names, quoted when they hold a comma). The sample name is
+    ``<ytid>_<start:06d>`` (the Kinetics-Sounds style), or ``<ytid>_<start>`` (OGM-GE's) when only that folder exists.
+    """
+    import csv
+
+    path = root / "vggsound.csv"
+    if not path.is_file():
+        raise DataNotFoundError("vggsound", root, missing=[path.name], expected=VGG_EXPECTED, source=VGG_SOURCE)
+    out: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    expected = "'<ytid>,<start seconds>,<label>,<train|test>' per line (the official vggsound.csv)"
+    with open(path, newline="") as f:
+        for n, row in enumerate(csv.reader(f)):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 4 or row[3].strip() not in out or not row[1].strip().isdigit():
+                raise DataFormatError(path, f"line {n + 1} is {row!r}", expected=expected, source=VGG_SOURCE)
+            ytid, start, label, split = (c.strip() for c in row)
+            name = f"{ytid}_{int(start):06d}"
+            frames = root / ("train-frames-1fps/train" if split == "train" else "val-frames-1fps/test")
+            if not (frames / name).is_dir() and (frames / f"{ytid}_{start}").is_dir():
+                name = f"{ytid}_{start}"
+            out[split].append((name, label))
+    return out
 
 
 def class_index(labels: list[str]) -> dict[str, int]:
@@ -225,19 +328,16 @@ class UCF101Flow(Dataset):
         self.train = train_transform
         self.n_frames = n_frames
         self.size = image_size
-        self.rgb_transform = _image_transform(image_size, train_transform, IMAGENET_MEAN, IMAGENET_STD)
+        self.rgb_transform = image_transform(image_size, train_transform, IMAGENET_MEAN, IMAGENET_STD)
         self.rng = random.Random()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[list[Tensor], int]:
-        from torchvision.transforms import functional as TF
-
         video, label = self.items[i]
-        rgb_dir = self.root / "rgb" / video
-        u_dir, v_dir = self.root / "flow" / f"{video}_u", self.root / "flow" / f"{video}_v"
-        for d in (rgb_dir, u_dir, v_dir):
+        dirs = [self.root / "rgb" / video, self.root / "flow" / f"{video}_u", self.root / "flow" / f"{video}_v"]
+        for d in dirs:
             if not d.is_dir():
                 raise DataNotFoundError(
                     "ucf101",
@@ -246,17 +346,26 @@ class UCF101Flow(Dataset):
                     expected=UCF_EXPECTED,
                     source=UCF_SOURCE,
                 )
-        n = min(len(list(rgb_dir.iterdir())), len(list(u_dir.iterdir())), len(list(v_dir.iterdir())))
-        idx = frame_indices(n, self.n_frames, self.train, _torch_seeded_rng(self.rng))
-        rgb = torch.stack([self.rgb_transform(Image.open(_frame_path(rgb_dir, t)).convert("RGB")) for t in idx], 1)
-        flows = []
-        for t in idx:
-            uv = [
-                TF.to_tensor(TF.resize(Image.open(_frame_path(d, t)).convert("L"), [self.size, self.size]))
-                for d in (u_dir, v_dir)
-            ]
-            flows.append((torch.cat(uv, 0) - FLOW_MEAN) / FLOW_STD)  # (2, H, W)
-        return [rgb, torch.stack(flows, 1)], label  # (3, T, H, W), (2, T, H, W)
+        rng = _torch_seeded_rng(self.rng)
+        return ucf_clip(*dirs, self.n_frames, self.train, self.rgb_transform, self.size, rng), label
+
+
+def ucf_clip(
+    rgb_dir: Path, u_dir: Path, v_dir: Path, n_frames: int, train: bool, rgb_transform, size: int, rng: random.Random
+) -> list[Tensor]:
+    """``[rgb (3, T, H, W), flow (2, T, H, W)]`` of one video: the same frame indices in the three folders."""
+    from torchvision.transforms import functional as TF
+
+    n = min(count_frames(rgb_dir), count_frames(u_dir), count_frames(v_dir))
+    if n == 0:
+        raise DataFormatError(rgb_dir, "no .jpg frames in the rgb or flow folders", expected="000001.jpg ...")
+    idx = frame_indices(n, n_frames, train, rng)
+    rgb = torch.stack([rgb_transform(Image.open(_frame_path(rgb_dir, t)).convert("RGB")) for t in idx], 1)
+    flows = []
+    for t in idx:
+        uv = [TF.to_tensor(TF.resize(Image.open(_frame_path(d, t)).convert("L"), [size, size])) for d in (u_dir, v_dir)]
+        flows.append((torch.cat(uv, 0) - FLOW_MEAN) / FLOW_STD)  # (2, H, W)
+    return [rgb, torch.stack(flows, 1)]  # (3, T, H, W), (2, T, H, W)
 
 
 def ucf_entries(root: Path, split: str, fold: int) -> list[tuple[str, int]]:

@@ -28,7 +28,7 @@ from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
 from crmt.attacks import l2_attack
-from crmt.certify import crmt_radius, estimate_lipschitz, mixup_margin_regularizer, step1_loss
+from crmt.certify import crmt_radius, estimate_lipschitz, jt_radius, mixup_margin_regularizer, step1_loss
 from crmt.evaluate import AttackConfig, RobustnessEvaluator
 from crmt.model import EncoderKind, MultiModalNet, build_encoder
 from paperkit.errors import PaperkitError
@@ -262,6 +262,15 @@ class CRMTModule(pl.LightningModule):
             for m, name in enumerate(self.names):
                 self.log(f"train/a_{name}", self.net.head.a[m].mean().detach(), sync_dist=True)
 
+    def on_validation_epoch_start(self) -> None:
+        """A model without step 2 (JT, OJT, CRMT step 1 only) gets its τ̂ at the last epoch's validation, before that
+        epoch's checkpoint is written, so ``last.ckpt`` carries it and ``predict`` can certify with it (``test``
+        reuses it: the same weights, RNG-neutral estimate)."""
+        trainer = self.trainer
+        last = trainer.max_epochs is not None and self.current_epoch == trainer.max_epochs - 1
+        if last and not trainer.sanity_checking and self.schedule_epochs is None and not bool(self.lip_ready):
+            self.compute_lipschitz()
+
     def validation_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> None:
         xs, y = batch
         h, _ = self.net(xs)
@@ -278,18 +287,26 @@ class CRMTModule(pl.LightningModule):
         return opts, scheds
 
     def predict_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> list[dict[str, object]]:
-        """One row per sample: index, predicted class, class probabilities and, when the Lipschitz estimates are in
-        the checkpoint, the certified radius of the prediction (Eq. 10 for CRMT, the joint pairwise bound for JT)."""
+        """One row per sample: index, the input (raw clips: its file and folder), predicted class, class
+        probabilities and the certified radius of the prediction under the checkpoint's Lipschitz estimates τ̂
+        (Eq. 10 for CRMT; JT's pairwise bound when the checkpoint holds its pairwise τ̂, else no radius)."""
         xs, index = batch
         h, _ = self.net(xs)
         probs = h.softmax(-1)
         pred = h.argmax(-1)
         radius = None
-        if bool(self.lip_ready) and self.is_crmt:  # JT's pairwise bound: see the robustness evaluation
+        if bool(self.lip_ready) and self.is_crmt:
             radius = crmt_radius(h, self.net.head.a, self.lip, pred, None, self.hparams.step2_j)
+        elif bool(self.lip_ready) and bool(self.lip_pair.abs().sum() > 0):
+            radius = jt_radius(h, self.lip_pair, pred)
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = getattr(dm, "predict_names", None)
         rows = []
         for n, i in enumerate(index.tolist()):
-            row: dict[str, object] = {"id": int(i), "predicted": int(pred[n])}
+            row: dict[str, object] = {"id": int(i)}
+            if names is not None:
+                row["input"] = names[int(i)]
+            row["predicted"] = int(pred[n])
             row.update({f"p_{k}": f"{float(v):.6f}" for k, v in enumerate(probs[n])})
             if radius is not None:
                 row["certified_radius"] = f"{float(radius[n]):.6f}"
