@@ -83,3 +83,24 @@ def test_warmup_ramps_the_contrastive_weights() -> None:
     assert KAMCLModule().cl_scale() == 1.0  # off by default (the synthetic results were measured without it)
     text = config_path("kamcl", "movielens_kg.yaml").read_text()
     assert "cl_warmup_steps" in text  # the real-data config uses it
+
+
+def test_warmup_follows_the_trainers_step(fixture_dm) -> None:
+    """Inside a Trainer the ramp reads ``global_step`` (the optimiser steps), not ``manual_step``."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    seen: list[float] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            seen.append(pl_module.cl_scale())
+
+    d = fixture_dm
+    m = KAMCLModule(n_users=d.n_users, n_items=d.n_items, n_entities=d.n_entities, n_relations=d.n_relations,
+                    n_behaviours=d.n_behaviours, dim=8, cl_warmup_steps=2)  # fmt: skip
+    trainer = pl.Trainer(max_steps=4, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()])  # fmt: skip
+    m.attach_data(d)
+    trainer.fit(m, train_dataloaders=DataLoader(d.train_set, batch_size=8, shuffle=True))
+    assert seen == [0.0, 0.5, 1.0, 1.0]
