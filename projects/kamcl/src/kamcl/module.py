@@ -89,6 +89,7 @@ class KAMCLModule(pl.LightningModule):
         cl_kg_item_view: Literal["target", "mean"] = "target",
         reg_weight: float = 1e-4,
         intent_independence_weight: float = 0.0,
+        cl_warmup_steps: int = 0,
         ks: list[int] | None = None,
         top_k: int = 10,
         optimizer: OptimizerCallable = _adam,
@@ -105,6 +106,7 @@ class KAMCLModule(pl.LightningModule):
         self.n_sampled = 99
         self._reps: Reps | None = None
         self.predict_k = top_k
+        self.manual_step: int | None = None  # the training step when driven without a Trainer (tests, diagnostics)
         self.user_ids: list[str] | None = None  # the dataset's own ids (movielens_kg), written by predict
         self.item_ids: list[str] | None = None
         names = [f"{m}@{k}" for k in self.ks for m in ("hr", "recall", "ndcg")]
@@ -186,24 +188,39 @@ class KAMCLModule(pl.LightningModule):
         scores = reps.users[users] @ reps.items.T
         return scores if reps.item_bias is None else scores + reps.item_bias
 
+    def cl_scale(self) -> float:
+        """Factor on both contrastive weights: ramps linearly from 0 to 1 over the first ``cl_warmup_steps`` steps.
+
+        Why: the InfoNCE terms use cosine similarity, so their gradient grows as the embeddings shrink, while BPR's
+        gradient shrinks with them. At the small initial norms, under Adam's per-coordinate normalisation, CL dominates
+        every update and BPR barely leaves its starting point (loss ~ln 2); on MovieLens-100K that took longer than the
+        whole epoch budget (README, "Real data")."""
+        warm = self.hparams.cl_warmup_steps
+        if warm <= 0:
+            return 1.0
+        step = self.manual_step if self.manual_step is not None else (self.global_step if self._trainer else 0)
+        return min(1.0, step / warm)
+
     def objective_terms(self, users: Tensor, pos: Tensor, neg: Tensor) -> dict[str, Tensor]:
         """Every weighted term of the objective for one BPR batch (the sum is the loss)."""
         h = self.hparams
         reps = self()
+        cl = self.cl_scale()
         terms = {"bpr": bpr_loss(self.score(reps, users, pos), self.score(reps, users, neg))}
         if reps.base:
             terms["reg"] = h.reg_weight * l2_reg(
                 reps.base["user"][users], reps.base["item"][pos], reps.base["item"][neg]
             )
-        if reps.user_beh is not None and h.cl_behaviour_weight > 0 and reps.user_beh.shape[0] > 1:
+        if reps.user_beh is not None and h.cl_behaviour_weight * cl > 0 and reps.user_beh.shape[0] > 1:
             uu = users.unique()
             target = reps.user_beh[-1, uu]  # (n, d) z_u^target
-            cl = [info_nce(target, reps.user_beh[b, uu], h.cl_behaviour_tau) for b in range(reps.user_beh.shape[0] - 1)]
-            terms["cl_behaviour"] = h.cl_behaviour_weight * torch.stack(cl).mean()  # CL1
-        if reps.item_kg is not None and h.cl_kg_weight > 0:
+            n_aux = reps.user_beh.shape[0] - 1
+            views = [info_nce(target, reps.user_beh[b, uu], h.cl_behaviour_tau) for b in range(n_aux)]
+            terms["cl_behaviour"] = h.cl_behaviour_weight * cl * torch.stack(views).mean()  # CL1
+        if reps.item_kg is not None and h.cl_kg_weight * cl > 0:
             ii = pos.unique()
             cf = reps.item_beh[-1] if h.cl_kg_item_view == "target" else reps.item_beh.mean(0)
-            terms["cl_kg"] = h.cl_kg_weight * info_nce(reps.item_kg[ii], cf[ii], h.cl_kg_tau)  # CL2
+            terms["cl_kg"] = h.cl_kg_weight * cl * info_nce(reps.item_kg[ii], cf[ii], h.cl_kg_tau)  # CL2
         if reps.intents is not None and h.intent_independence_weight > 0:
             p = F.normalize(reps.intents, dim=-1)
             off = p @ p.T - torch.eye(p.shape[0], device=p.device)
