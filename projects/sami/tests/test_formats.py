@@ -132,3 +132,52 @@ def test_collator_pads_and_keeps_row_major_order() -> None:
     assert batch["attention_mask"][0, 0].tolist() == [1, 1, 1, 0, 0]
     assert batch["response_mask"][1, 3].tolist() == [False, True, True, False, False]
     assert torch.equal(batch["index"], torch.tensor([0, 1]))
+
+
+def _hh_row(k: int) -> dict:
+    return {"chosen": f"\n\nHuman: question {k}?\n\nAssistant: answer {k}", "rejected": "\n\nHuman: x\n\nAssistant: y"}
+
+
+def _tldr_row(k: int, pid: str) -> dict:
+    return {"info": {"id": pid, "post": f"post {pid} ", "title": "t", "subreddit": "r"}, "choice": k % 2}
+
+
+def test_hf_datasets_are_read_from_local_caches_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds"))
+    # 1. a local snapshot of the dataset repository (HH-RLHF: <data_dir>/<split>.jsonl.gz)
+    local = tmp_path / "Anthropic" / "hh-rlhf" / "helpful-base"
+    local.mkdir(parents=True)
+    (local / "train.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(_hh_row(k)) for k in range(3)).encode()))
+    (local / "test.jsonl.gz").write_bytes(gzip.compress(json.dumps(_hh_row(9)).encode()))
+    assert load_queries("hf:Anthropic/hh-rlhf:helpful-base:train", "hh") == [f"question {k}?" for k in range(3)]
+    assert load_queries("hf:Anthropic/hh-rlhf:helpful-base:test", "hh") == ["question 9?"]
+    # 2. the hub cache (TL;DR as Parquet shards, rows with the info struct), de-duplicated by info.id
+    snap = tmp_path / "hub" / "datasets--openai--summarize_from_feedback" / "snapshots" / "abc123" / "comparisons"
+    snap.mkdir(parents=True)
+    rows = [_tldr_row(k, pid) for k, pid in enumerate(["a", "a", "b"])]
+    pq.write_table(pa.Table.from_pylist(rows), snap / "validation-00000-of-00001.parquet")
+    got = load_queries("hf:openai/summarize_from_feedback:comparisons:validation", "tldr")
+    assert got == ["POST: post a", "POST: post b"]
+    # 3. the datasets library's Arrow cache
+    ds = tmp_path / "ds" / "openai___summarize_from_feedback" / "comparisons" / "0.0.0" / "f00d"
+    ds.mkdir(parents=True)
+    table = pa.Table.from_pylist([_tldr_row(0, "c")])
+    with pa.OSFile(str(ds / "summarize_from_feedback-train.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+        w.write_table(table)
+    assert load_queries("hf:openai/summarize_from_feedback:comparisons:train", "tldr") == ["POST: post c"]
+    # not in any cache: a one-paragraph error naming the dataset, never a download
+    with pytest.raises(DataNotFoundError, match="harmless-base"):
+        load_queries("hf:Anthropic/hh-rlhf:harmless-base:train", "hh")
+    with pytest.raises(DataFormatError, match="hf:<owner>/<name>"):
+        load_queries("hf:hh-rlhf", "hh")
+    # a cached file of the wrong kind names the file and the row
+    (local / "train.jsonl.gz").write_bytes(gzip.compress(json.dumps({"text": "no dialogue"}).encode()))
+    with pytest.raises(DataFormatError, match=r"train\.jsonl\.gz.*row 0"):
+        load_queries("hf:Anthropic/hh-rlhf:helpful-base:train", "hh")

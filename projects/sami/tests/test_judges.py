@@ -8,7 +8,7 @@ import json
 import pytest
 
 from paperkit.testing import Response, local_http_server
-from sami.english import english_score
+from sami.english import CONCISE_WORDS, english_score
 from sami.judges import ChatJudge, JudgeError, OpenAIBackend, RuleJudge, parse_verdict, win_rates
 from sami.toy import toy_score
 
@@ -26,9 +26,12 @@ def test_toy_rule_judge_scores_the_principles() -> None:
 def test_english_rule_judge_prefers_short_lists() -> None:
     short_list = "- boil water\n- add tea\n- wait"
     prose = " ".join(["Tea is a drink that many people enjoy in the morning."] * 6)
-    assert english_score(short_list) == 1.0
-    assert english_score(prose) == 0.0
-    assert english_score("Boil water and add tea.") == 0.5
+    long_list = "\n".join(f"- step {k}: boil the water, then wait a little before the next step" for k in range(3))
+    assert english_score(short_list) == pytest.approx(0.5 * (1 - 8 / CONCISE_WORDS) + 0.5)  # 8 words ("-" counts)
+    assert english_score(prose) == 0.0  # 66 words, no list
+    assert english_score("Boil water and add tea.") == pytest.approx(0.5 * (1 - 5 / CONCISE_WORDS))
+    # graded concision: of two lists the shorter one scores higher (a pass/fail limit tied them)
+    assert 0.5 < english_score(long_list) < english_score(short_list) < 1.0
 
 
 def test_win_rates_randomise_the_order_and_count_ties_half() -> None:

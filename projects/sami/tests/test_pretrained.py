@@ -92,3 +92,29 @@ def test_lora_trains_adapters_only_and_exports_a_loadable_merged_model(tiny_lm_d
 def test_a_missing_model_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PaperkitError, match="no such folder"):
         load_causal_lm(str(tmp_path / "nope"))
+
+
+def test_chat_template_prompts_put_the_constitution_in_the_system_turn(tiny_lm_dir: Path) -> None:
+    from sami.constitutions import format_chat_prompt
+
+    _, tok = load_causal_lm(str(tiny_lm_dir))
+    with pytest.raises(PaperkitError, match="no chat template"):
+        format_chat_prompt(tok, "1. Be kind.", "hello?")
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")  # fmt: skip
+    text = format_chat_prompt(tok, "1. Be kind.\n2. Be short.", "hello?")
+    assert text.startswith("<|system|>") and text.endswith("<|user|>hello?\n<|assistant|>")
+    system = text.split("<|user|>")[0]
+    assert "Constitution:\n1. Be kind.\n2. Be short." in system
+
+
+def test_eos_token_override_sets_eos_and_pad_for_training_and_generation(tiny_lm_dir: Path) -> None:
+    _, tok = load_causal_lm(str(tiny_lm_dir))
+    other = tok.convert_ids_to_tokens(5)  # any token that is not the EOS
+    m = SamiModule(name_or_path=str(tiny_lm_dir), eos_token=other)
+    want = m.tokenizer.convert_tokens_to_ids(other)
+    assert want != tok.eos_token_id
+    assert m.tokenizer.eos_token_id == m.tokenizer.pad_token_id == want
+    assert m.policy.generation_config.eos_token_id == want
+    with pytest.raises(PaperkitError, match="not a token"):
+        SamiModule(name_or_path=str(tiny_lm_dir), eos_token="<no such token>")

@@ -45,3 +45,42 @@ def test_iterate_continue_writes_every_iteration_and_the_figure(tmp_path: Path) 
     assert any(a.startswith("--model.reference_path=") for a in rows[1]["args"])
     assert Path(rows[1]["run_dir"], "hf_model").is_dir()
     assert (tmp_path / res["out"] / "iterations.png").is_file()
+
+
+def test_vllm_is_optional_and_its_absence_is_a_clear_error(tiny_lm_dir: Path, tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # not installed (import raises ImportError)
+    queries = tmp_path / "q.json"
+    queries.write_text(json.dumps(["hello there"]))
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", f"--model={tiny_lm_dir}", f"--queries={queries}", "--backend=vllm",
+              f"--out={tmp_path / 'o'}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "vLLM is not installed" in err and "Traceback" not in err
+
+
+def test_vllm_backend_calls_vllm_with_the_generation_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls = {}
+
+    class LLM:
+        def __init__(self, model: str, seed: int) -> None:
+            calls["init"] = (model, seed)
+
+        def generate(self, prompts, params):
+            calls["params"] = params
+            out = types.SimpleNamespace(text=" an answer\n\nHuman: more")
+            return [types.SimpleNamespace(outputs=[out]) for _ in prompts]
+
+    fake = types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kw: kw)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    from sami.generation import generate_responses_vllm
+
+    got = generate_responses_vllm("some/folder", ["p1", "p2"], max_new_tokens=7, temperature=0.0, seed=3)
+    assert got == [" an answer"] * 2  # cut at the stop string, as the HF backend
+    assert calls["init"] == ("some/folder", 3)
+    assert calls["params"] == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "stop": ["Human:", "###"]}

@@ -39,7 +39,7 @@ def main(args: list[str] | None = None) -> dict:
             for seed in opts.seeds:
                 res = sami_main(["iterate", "--iterations=3", f"--mode={mode}", *base, f"--seed_everything={seed}"])
                 rows[f"{mode}/{seed}"] = res["iterations"]
-        save_json(rows, f"{opts.out or 'runs/compare/sami'}/iterate.json")
+                save_json(rows, f"{opts.out or 'runs/compare/sami'}/iterate.json")  # after every run
         out["iterate"] = rows
     print(out.get("summary"))
     return out

@@ -20,14 +20,17 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from paperkit.errors import DataFormatError, DataNotFoundError
+from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError
 
 __all__ = [
+    "CHAT_SYSTEM",
     "DEFAULT_TEMPLATE",
     "ConstitutionPair",
     "Principle",
     "all_constitutions",
+    "format_chat_prompt",
     "format_prompt",
     "load_constitutions",
     "number_principles",
@@ -38,6 +41,11 @@ __all__ = [
 ]
 
 # The prompt the policy sees (generation and training): the constitution, then the query.
+# With --data.chat_template true (instruct models): the system turn of the model's own chat template.
+CHAT_SYSTEM = (
+    "Write a response for the assistant that follows the principles in the constitution.\n\n"
+    "Constitution:\n{constitution}"
+)
 DEFAULT_TEMPLATE = (
     "System: Write a response for the assistant that follows the principles in the constitution.\n\n"
     "Constitution:\n{constitution}\n\nHuman: {query}\n\nAssistant:"
@@ -91,6 +99,21 @@ def shuffle_principles(constitution: str, rng: random.Random) -> str:
 
 def format_prompt(template: str, constitution: str, query: str) -> str:
     return template.replace("{constitution}", constitution).replace("{query}", query)
+
+
+def format_chat_prompt(tokenizer: Any, constitution: str, query: str, system: str = CHAT_SYSTEM) -> str:
+    """The prompt in the model's own chat format: the constitution in the system turn, the query as the user turn,
+    then the assistant's turn opened (``add_generation_prompt``). A BOS that the tokenizer adds by itself is not
+    repeated in the text."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise PaperkitError("--data.chat_template true: this tokenizer has no chat template (use a plain template)")
+    messages = [{"role": "system", "content": system.replace("{constitution}", constitution)},
+                {"role": "user", "content": query}]  # fmt: skip
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos) and tokenizer("")["input_ids"][:1] == [tokenizer.bos_token_id]:
+        text = text[len(bos) :]
+    return text
 
 
 def _negations(k: int) -> list[tuple[bool, ...]]:

@@ -24,8 +24,10 @@ from torch.utils.data import DataLoader
 
 from paperkit.errors import DataFormatError, PaperkitError
 from sami.constitutions import (
+    CHAT_SYSTEM,
     DEFAULT_TEMPLATE,
     ConstitutionPair,
+    format_chat_prompt,
     format_prompt,
     load_constitutions,
     pairs_from_principles,
@@ -33,7 +35,7 @@ from sami.constitutions import (
 )
 from sami.english import ENGLISH_PRINCIPLES, ENGLISH_QUERIES
 from sami.formats import Example, QuerySource, load_queries, load_training_data, save_training_data
-from sami.generation import keep_example
+from sami.generation import generate_responses_vllm, keep_example
 from sami.model import build_sequences
 from sami.toy import TOY_PRINCIPLES, TOY_TEMPLATE, sample_query
 
@@ -86,12 +88,15 @@ class SamiDataModule(LightningDataModule):
         constitutions: str | None = None,
         queries_file: str | None = None,
         query_source: QuerySource = "queries",
+        test_queries_file: str | None = None,
         train_file: str | None = None,
         template: str | None = None,
+        chat_template: bool = False,
         n_train: int = 64,
         n_val: int = 16,
         n_test: int = 64,
         generator_path: str | None = None,
+        generation_backend: Literal["hf", "vllm"] = "hf",
         filters: list[str] | None = None,
         drop_identical: bool = True,
         shuffle_principles: bool = True,
@@ -132,6 +137,13 @@ class SamiDataModule(LightningDataModule):
         self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
         self._eos_id = int(tokenizer.eos_token_id) if self.hparams.append_eos else None
 
+    def format(self, constitution: str, query: str) -> str:
+        """The policy's prompt: ``template`` (plain text), or with ``chat_template`` the model's chat format with the
+        constitution in the system turn (``template`` is then the system text, default ``CHAT_SYSTEM``)."""
+        if self.hparams.chat_template:
+            return format_chat_prompt(self._tokenizer, constitution, query, self.hparams.template or CHAT_SYSTEM)
+        return format_prompt(self.template, constitution, query)
+
     # --- queries ---------------------------------------------------------------------------------------------------
     def _queries(self, n: int, rng: random.Random, offset: int = 0) -> list[str]:
         if self.hparams.queries_file:
@@ -151,15 +163,27 @@ class SamiDataModule(LightningDataModule):
         """One random pair per query; the policy answers under both constitutions; filtered queries dropped."""
         chosen = [self.pairs[rng.randrange(len(self.pairs))] for _ in queries]
         cons = [[p.positive, p.negative] for p in chosen]
-        prompts = [format_prompt(self.template, c, q) for cs, q in zip(cons, queries) for c in cs]
-        texts = lm.generate_texts(prompts, model=generator, seed=rng.randrange(2**31))
+        prompts = [self.format(c, q) for cs, q in zip(cons, queries) for c in cs]
+        seed = rng.randrange(2**31)
+        if self.hparams.generation_backend == "vllm":  # optional: the model folder that writes the data, on a GPU
+            h = lm.hparams
+            path = self.hparams.generator_path or h.name_or_path
+            if not self.hparams.generator_path and (h.gguf_file or path == "toy"):
+                raise PaperkitError(
+                    "--data.generation_backend vllm needs a Hugging Face model folder "
+                    "(--model.name_or_path without --model.gguf_file, or --data.generator_path)"
+                )
+            texts = generate_responses_vllm(path, prompts, max_new_tokens=h.max_new_tokens, temperature=h.temperature,
+                                            top_p=h.top_p, stop=h.stop or ("Human:", "###"), seed=seed)  # fmt: skip
+        else:
+            texts = lm.generate_texts(prompts, model=generator, seed=seed)
         out = []
         for k, (q, cs) in enumerate(zip(queries, cons)):
             resp = texts[2 * k : 2 * k + 2]
             if not keep_example(resp, self.filters, self.hparams.drop_identical):
                 continue
             train_cons = [shuffle_principles(c, rng) if self.hparams.shuffle_principles else c for c in cs]
-            out.append(Example(str(k), [format_prompt(self.template, c, q) for c in train_cons], list(resp)))
+            out.append(Example(str(k), [self.format(c, q) for c in train_cons], list(resp)))
         log.info("self-generated data: %d of %d queries kept", len(out), len(queries))
         return out
 
@@ -189,7 +213,8 @@ class SamiDataModule(LightningDataModule):
         else:
             rng = random.Random(int(torch.initial_seed()) % 2**31)
             queries = self._queries(self.hparams.n_train + self.hparams.n_val, rng)
-            examples = self.generate_examples(lm, queries, rng, self._load_generator())
+            gen = self._load_generator() if self.hparams.generation_backend == "hf" else None
+            examples = self.generate_examples(lm, queries, rng, gen)
             source = None
             if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
                 source = save_training_data(examples, Path(self.trainer.log_dir) / "train_data.json")
@@ -218,7 +243,9 @@ class SamiDataModule(LightningDataModule):
     def _eval_items(self) -> list[dict[str, Any]]:
         rng = random.Random(self.hparams.eval_seed)
         offset = 0 if self.task == "toy" else self.hparams.n_train + self.hparams.n_val
-        if self.task != "toy" or self.hparams.queries_file:
+        if self.hparams.test_queries_file:  # e.g. TL;DR's validation split (the official evaluation queries)
+            queries = load_queries(self.hparams.test_queries_file, self.hparams.query_source)[: self.hparams.n_test]
+        elif self.task != "toy" or self.hparams.queries_file:
             try:
                 queries = self._queries(self.hparams.n_test, rng, offset)
             except PaperkitError:
@@ -227,8 +254,8 @@ class SamiDataModule(LightningDataModule):
             queries = self._queries(self.hparams.n_test, rng)
         mi = mi_constitutions(self.pairs)
         win = self.pairs[0].positive
-        return [{"index": k, "query": q, "mi_prompts": [format_prompt(self.template, c, q) for c in mi],
-                 "win_prompt": format_prompt(self.template, win, q), "win_constitution": win}
+        return [{"index": k, "query": q, "mi_prompts": [self.format(c, q) for c in mi],
+                 "win_prompt": self.format(win, q), "win_constitution": win}
                 for k, q in enumerate(queries)]  # fmt: skip
 
     def _setup_predict(self) -> None:
@@ -241,7 +268,7 @@ class SamiDataModule(LightningDataModule):
         if cons.endswith(".json"):
             cons = load_constitutions(cons)[0].positive
         self.predict_set = [
-            {"index": k, "query": q, "constitution": cons, "prompt": format_prompt(self.template, cons, q)}
+            {"index": k, "query": q, "constitution": cons, "prompt": self.format(cons, q)}
             for k, q in enumerate(queries)
         ]
 

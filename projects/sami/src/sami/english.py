@@ -3,8 +3,10 @@
 everyday questions, and the rule judge.
 
 The rule judge for the positive constitution (concise + list) scores a response as
-``1[words <= CONCISE_WORDS] * 0.5 + 0.5 * (fraction of its non-empty lines that are list items, 1 if >= 2 items)``;
-ties (equal scores) count 0.5 in a win rate.
+``0.5 * max(0, 1 - words / CONCISE_WORDS) + 0.5 * (fraction of its non-empty lines that are list items, 1 if >= 2
+items)``; ties (equal scores) count 0.5 in a win rate. The concision term is graded: a pass/fail word limit gave
+SmolLM2's greedy answers the top score under the positive *and* the negative constitution (every answer is a short
+list when generation stops at 48-64 tokens), so no policy could beat the base model.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ ENGLISH_PRINCIPLES = (
               "Answer in flowing prose paragraphs, never as a list."),
 )  # fmt: skip
 
-CONCISE_WORDS = 40
+CONCISE_WORDS = 60
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S")
 
 ENGLISH_QUERIES = (
@@ -60,7 +62,7 @@ def english_score(response: str) -> float:
     words = response.split()
     if not words:
         return 0.0
-    concise = float(len(words) <= CONCISE_WORDS)
+    concise = max(0.0, 1.0 - len(words) / CONCISE_WORDS)  # graded: shorter is more concise
     lines = [ln for ln in response.splitlines() if ln.strip()]
     items = sum(bool(_ITEM.match(ln)) for ln in lines)
     listed = 1.0 if items >= 2 else items / max(len(lines), 1)

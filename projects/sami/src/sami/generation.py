@@ -8,6 +8,7 @@ contains a filter string or when all its responses are identical.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
 
@@ -15,7 +16,15 @@ import torch
 from pytorch_lightning.utilities import move_data_to_device
 from torch import nn
 
-__all__ = ["cut_at_stop", "generate_responses", "keep_example"]
+from paperkit.errors import PaperkitError
+
+__all__ = ["VLLM_MISSING", "cut_at_stop", "generate_responses", "generate_responses_vllm", "keep_example"]
+
+VLLM_MISSING = (
+    "the vLLM generation backend was asked for (--backend vllm / --data.generation_backend vllm) but vLLM is not "
+    "installed. It is optional and needs a CUDA GPU (`pip install vllm` there); the default backend, hf "
+    "(transformers `generate`), needs nothing else and runs on a CPU."
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +94,24 @@ def generate_responses(
         tokenizer.padding_side = side
         model.train(was_training)
     return out
+
+
+def generate_responses_vllm(
+    model_path: str,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 350,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop: Sequence[str] = ("Human:", "###"),
+    seed: int | None = None,
+) -> list[str]:
+    """The same responses from vLLM (optional; the official generator) on a model folder: greedy at temperature 0."""
+    try:  # by name: an optional package, not a declared dependency
+        vllm = importlib.import_module("vllm")
+    except ImportError:
+        raise PaperkitError(VLLM_MISSING) from None
+    llm = vllm.LLM(model=str(model_path), seed=0 if seed is None else seed)
+    params = vllm.SamplingParams(temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
+                                 max_tokens=max_new_tokens, stop=list(stop))  # fmt: skip
+    return [cut_at_stop(o.outputs[0].text, stop) for o in llm.generate(list(prompts), params)]

@@ -44,7 +44,7 @@ from sami.model import (
 )
 from sami.toy import ToySettings, build_toy_base, toy_score
 
-__all__ = ["SamiModule", "load_causal_lm"]
+__all__ = ["SamiModule", "load_causal_lm", "set_eos_token"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ def load_causal_lm(name_or_path: str, gguf_file: str | None = None) -> tuple[Any
     return model, tok
 
 
+def set_eos_token(model: Any, tokenizer: Any, eos_token: str) -> None:
+    """Make ``eos_token`` the EOS (and pad, as in the official code) of the tokenizer and of generation."""
+    ids = tokenizer.convert_tokens_to_ids([eos_token])
+    if not ids or ids[0] is None or ids[0] == tokenizer.unk_token_id:
+        raise PaperkitError(f"--model.eos_token '{eos_token}' is not a token of this tokenizer")
+    tokenizer.eos_token = tokenizer.pad_token = eos_token
+    model.generation_config.eos_token_id = model.generation_config.pad_token_id = ids[0]
+    model.config.eos_token_id = model.config.pad_token_id = ids[0]
+
+
 class SamiModule(LightningModule):
     """SAMI on any local causal LM (default: the embedded toy Llama)."""
 
@@ -90,6 +100,7 @@ class SamiModule(LightningModule):
         self,
         name_or_path: str = "toy",
         gguf_file: str | None = None,
+        eos_token: str | None = None,
         reference_path: str | None = None,
         reference_gguf_file: str | None = None,
         toy_obey: float = 0.6,
@@ -130,6 +141,8 @@ class SamiModule(LightningModule):
             policy, self.tokenizer = load_causal_lm(str(path))
         else:
             policy, self.tokenizer = load_causal_lm(name_or_path, gguf_file)
+        if eos_token:  # e.g. "<|im_end|>": SmolLM2's GGUF tokenizer reports <|im_start|> as its EOS
+            set_eos_token(policy, self.tokenizer, eos_token)
         policy.train()  # from_pretrained returns eval mode; Lightning keeps the mode it finds
         if gradient_checkpointing:
             policy.gradient_checkpointing_enable()

@@ -26,7 +26,7 @@ from sami.constitutions import (
     save_constitutions,
 )
 from sami.formats import load_queries, save_eval_responses
-from sami.generation import generate_responses
+from sami.generation import generate_responses, generate_responses_vllm
 
 __all__ = ["WRITER_PROMPT", "generate_main", "write_principle", "write_principles_main"]
 
@@ -93,6 +93,7 @@ def generate_main(argv: list[str]) -> dict:
     p.add_argument("--max_new_tokens", type=int, default=350)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="vllm: optional, needs vLLM and a GPU")
     p.add_argument("--out", required=True)
     opts = p.parse_args(argv)
     from sami.module import load_causal_lm
@@ -101,10 +102,16 @@ def generate_main(argv: list[str]) -> dict:
     cons = opts.constitution or ""
     if cons.endswith(".json"):
         cons = load_constitutions(cons)[0].positive
-    model, tok = load_causal_lm(opts.model, opts.gguf_file)
     prompts = [format_prompt(opts.template, cons, q) for q in queries]
-    texts = generate_responses(model, tok, prompts, max_new_tokens=opts.max_new_tokens,
-                               temperature=opts.temperature, batch_size=opts.batch_size, seed=0)  # fmt: skip
+    if opts.backend == "vllm":
+        if opts.gguf_file:
+            raise PaperkitError("--backend vllm reads a Hugging Face model folder: drop --gguf_file, or --backend hf")
+        texts = generate_responses_vllm(opts.model, prompts, max_new_tokens=opts.max_new_tokens,
+                                        temperature=opts.temperature, seed=0)  # fmt: skip
+    else:
+        model, tok = load_causal_lm(opts.model, opts.gguf_file)
+        texts = generate_responses(model, tok, prompts, max_new_tokens=opts.max_new_tokens,
+                                   temperature=opts.temperature, batch_size=opts.batch_size, seed=0)  # fmt: skip
     path = save_eval_responses([cons] * len(queries), queries, texts, opts.out)
     log.info("responses written to %s", path)
     return {"out": str(path), "responses": texts}
