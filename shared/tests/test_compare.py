@@ -85,6 +85,29 @@ def test_variants_named_by_config_files_quick_and_resume(tmp_path, monkeypatch) 
     assert again["runs"][0] == first
 
 
+def test_a_narrower_resume_keeps_the_other_recorded_runs(tmp_path, monkeypatch) -> None:
+    """An interrupted comparison finished variant by variant: the runs of the other variants stay recorded."""
+    monkeypatch.chdir(tmp_path)
+    variants = [Variant("toy"), Variant("narrow", ("ablations/narrow.yaml",))]
+    calls: list[list[str]] = []
+
+    def counting_main(args: list[str]):
+        calls.append(args)
+        return main(args)
+
+    full = run_compare(counting_main, "paperkit_toy", variants, seeds=(0,), quick=True)
+    out = tmp_path / "runs" / "compare" / "paperkit_toy"
+    # as if the wide call had been killed after both runs: the partial file holds them
+    (out / "results.partial.json").write_text(json.dumps({"slug": "paperkit_toy", "runs": full["runs"]}))
+    calls.clear()
+    run_compare(counting_main, "paperkit_toy", variants[1:], seeds=(0,), quick=True)  # narrower: nothing to run
+    assert calls == []
+    assert (out / "results.partial.json").exists(), "the narrower call dropped the toy run's record"
+    both = run_compare(counting_main, "paperkit_toy", variants, seeds=(0,), quick=True)
+    assert calls == [] and both["runs"] == full["runs"]
+    assert not (out / "results.partial.json").exists()
+
+
 def test_config_path_errors_name_the_shipped_files() -> None:
     assert config_dir("paperkit_toy").name == "configs"
     with pytest.raises(PaperkitError, match=r"quick\.yaml"):

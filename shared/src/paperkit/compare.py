@@ -174,7 +174,11 @@ def run_compare(
     result = {"slug": slug, "seeds": list(seeds), "quick": quick, "variants": vmap, "runs": runs, "summary": summary}
     save_json(result, out / "results.json")
     (out / "results.md").write_text(format_results(summary, metrics) + "\n")
-    partial.unlink(missing_ok=True)
+    rest = _rest(done, runs)
+    if rest:  # a narrower call (other variants or seeds): keep the other recorded runs for a later, wider call
+        save_json({"slug": slug, "runs": [*runs, *rest]}, partial)
+    else:
+        partial.unlink(missing_ok=True)
     log.info("comparison written to %s", out)
     return result
 
