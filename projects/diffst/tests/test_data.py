@@ -45,19 +45,15 @@ def test_synthetic_signal_bicubic_beats_a_flat_map_and_histology_shows_the_types
     assert (pred == lab).mean() > 0.45  # chance (the largest type) is about 0.3
 
 
+def _fixture_dm(root: Path, **kw) -> DiffSTDataModule:
+    """The data module over the `official_root` fixture (samples S1 / S2, 4 genes, 8 -> 32, 16 tiles of 8 px)."""
+    args = dict(dataset="official_npy", root=str(root), train_samples=["S1"], test_samples=["S2"], genes=4,
+                lr_size=8, hr_size=32, tile_size=8, n_tiles=16)  # fmt: skip
+    return DiffSTDataModule(**{**args, **kw})
+
+
 def test_official_loader_reads_the_layout(official_root: Path) -> None:
-    dm = DiffSTDataModule(
-        dataset="official_npy",
-        root=str(official_root),
-        train_samples=["S1"],
-        test_samples=["S2"],
-        genes=4,
-        lr_size=8,
-        hr_size=32,
-        tile_size=8,
-        n_tiles=16,
-        batch_size=2,
-    )
+    dm = _fixture_dm(official_root, batch_size=2)
     dm.setup("fit")
     assert len(dm.splits["train"]) == 3 and len(dm.splits["val"]) == 1 and len(dm.splits["test"]) == 2
     batch = next(iter(dm.train_dataloader()))
@@ -106,17 +102,7 @@ def test_bad_inputs_are_one_paragraph_errors_naming_the_file(official_root: Path
         np.save(spot, arr)
     else:
         spot.write_bytes(b"\x00garbage" * 50)
-    dm = DiffSTDataModule(
-        dataset="official_npy",
-        root=str(official_root),
-        train_samples=["S1"],
-        test_samples=["S2"],
-        genes=4,
-        lr_size=8,
-        hr_size=32,
-        tile_size=8,
-        n_tiles=16,
-    )
+    dm = _fixture_dm(official_root)
     dm.setup("fit")
     with pytest.raises((DataFormatError, DataNotFoundError)) as err:
         for split in ("train", "val"):

@@ -10,13 +10,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from paperkit.ranking import hr_ndcg, target_ranks
+
 __all__ = ["full_ranking_ranks", "metrics_from_ranks", "rank_of_first", "sampled_ranks"]
 
 
-def rank_of_first(scores: Tensor, pos: Tensor) -> Tensor:
-    """0-based rank of column ``pos[n]`` in row n: #(others > s) + #(others == s). scores (N, C), pos (N,)."""
-    s = scores.gather(1, pos[:, None])  # (N, 1)
-    return (scores > s).sum(1) + (scores == s).sum(1) - 1
+rank_of_first = target_ranks  # 0-based, ties pessimistic: shared with ccql through paperkit.ranking
 
 
 def full_ranking_ranks(scores: Tensor, pos: Tensor, mask_r: Tensor, mask_c: Tensor) -> Tensor:
@@ -41,11 +40,10 @@ def metrics_from_ranks(
     """Per-user HR@K, Recall@K, NDCG@K (one held-out item). Users with ``valid == False`` are dropped."""
     if valid is not None:
         ranks = ranks[valid]
-    r = ranks.to(torch.float64)
+    per_k = hr_ndcg(ranks, ks)
     out = {}
     for k in ks:
-        hit = (r < k).to(torch.float64)
-        out[f"hr@{k}"] = hit
-        out[f"recall@{k}"] = hit
-        out[f"ndcg@{k}"] = hit / torch.log2(r + 2.0) if len(r) else hit
+        out[f"hr@{k}"] = per_k[f"hr@{k}"]
+        out[f"recall@{k}"] = per_k[f"hr@{k}"]
+        out[f"ndcg@{k}"] = per_k[f"ndcg@{k}"]
     return out
