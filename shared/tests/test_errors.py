@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError, render_tree
+import pytest
+
+from paperkit.errors import DataFormatError, DataNotFoundError, PaperkitError, render_tree, run_script
 
 
 def test_render_tree_nested_layout() -> None:
@@ -51,3 +53,15 @@ def test_data_format_error_message() -> None:
         " The official files are at bnci."
     )
     assert isinstance(err, ValueError)
+
+
+def test_run_script_ends_a_paperkit_error_as_one_paragraph_and_exit_2(capsys, tmp_path) -> None:
+    def main() -> None:
+        raise DataFormatError(tmp_path / "x.npy", "has shape (2, 3)", expected="(25, 256, 256)")
+
+    with pytest.raises(SystemExit) as exit_:
+        run_script(main)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "x.npy" in err and "Traceback" not in err
+    run_script(lambda: None)  # no error: returns normally

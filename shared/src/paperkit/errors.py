@@ -6,10 +6,11 @@ Every project raises these instead of letting a loader fail with a traceback dee
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["DataFormatError", "DataNotFoundError", "PaperkitError", "render_tree"]
+__all__ = ["DataFormatError", "DataNotFoundError", "PaperkitError", "render_tree", "run_script"]
 
 Tree = Mapping[str, "Tree | None"] | Sequence[str]
 
@@ -106,3 +107,13 @@ class DataFormatError(PaperkitError, ValueError):
         if source:
             msg += f" The official files are at {source}."
         super().__init__(msg)
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """``if __name__ == "__main__": run_script(main)``: a PaperkitError raised by a script's own code (before or
+    around the CLI it drives) ends as one paragraph on stderr with its exit code, like the CLI's, never a traceback."""
+    try:
+        main()
+    except PaperkitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None

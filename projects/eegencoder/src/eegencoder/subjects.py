@@ -34,6 +34,7 @@ import numpy as np
 
 from eegencoder.cli import main as cli_main
 from paperkit.configs import config_path
+from paperkit.errors import run_script
 from paperkit.report import markdown_table, save_json, save_table
 
 __all__ = ["PAPER", "main", "subject_args", "summarise"]
@@ -154,4 +155,4 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)
