@@ -14,6 +14,7 @@ import torch
 
 from ccql.module import CCQLModule, RankingMetric
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, time_fn, write_bench
+from paperkit.errors import run_script
 from paperkit.report import markdown_table
 
 __all__ = ["RETAILROCKET_ITEMS", "loop_ranking", "main"]
@@ -109,4 +110,4 @@ def main(args: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

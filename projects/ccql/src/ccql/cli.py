@@ -12,6 +12,7 @@ from __future__ import annotations
 from ccql.data import CCQLDataModule
 from ccql.module import CCQLModule
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["CCQLCLI", "main"]
@@ -29,4 +30,4 @@ main = make_main(CCQLCLI, CCQLModule, CCQLDataModule)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

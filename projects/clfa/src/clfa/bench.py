@@ -16,6 +16,7 @@ from transformers import BertConfig, BertModel, ViTConfig, ViTModel
 from clfa.losses import clfa_loss
 from clfa.module import CLFAModule
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main", "paper_module"]
 
@@ -107,4 +108,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clfa.data import CLFADataModule
 from clfa.module import CLFAModule
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 
 __all__ = ["CLFACLI", "main"]
 
@@ -21,4 +22,4 @@ main = make_main(CLFACLI, CLFAModule, CLFADataModule)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

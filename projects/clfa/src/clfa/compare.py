@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clfa.cli import main as clfa_main
 from paperkit.compare import Variant, compare_arg_parser, run_selected
+from paperkit.errors import run_script
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -39,4 +40,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

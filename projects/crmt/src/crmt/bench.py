@@ -16,6 +16,7 @@ from torch import nn
 from crmt.model import ResNet18Encoder
 from crmt.module import CRMTModule
 from paperkit.bench import BenchTarget, bench_arg_parser, measure, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main"]
 
@@ -122,4 +123,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

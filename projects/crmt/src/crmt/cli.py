@@ -10,7 +10,7 @@ from typing import ClassVar
 from crmt.data import CRMTDataModule
 from crmt.module import CRMTModule
 from paperkit.cli import PaperCLI, make_main
-from paperkit.errors import PaperkitError
+from paperkit.errors import PaperkitError, run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["CRMTCLI", "main"]
@@ -59,4 +59,4 @@ main = make_main(CRMTCLI, CRMTModule, CRMTDataModule)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

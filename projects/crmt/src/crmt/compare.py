@@ -13,6 +13,7 @@ from typing import Any
 
 from crmt.cli import main as crmt_main
 from paperkit.compare import Variant, compare_arg_parser, run_selected
+from paperkit.errors import run_script
 from paperkit.report import new_figure, save_figure
 
 __all__ = ["CURVE_RADII", "METRICS", "VARIANTS", "certified_curves", "main", "save_certified_figure"]
@@ -91,4 +92,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

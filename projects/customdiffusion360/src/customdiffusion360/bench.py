@@ -22,6 +22,7 @@ import torch
 from customdiffusion360.data import CD360DataModule
 from customdiffusion360.module import CD360Module
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main", "sdxl_shaped"]
 
@@ -150,4 +151,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,6 +14,7 @@ import sys
 from customdiffusion360.data import CD360DataModule
 from customdiffusion360.module import CD360Module
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["CD360CLI", "main"]
@@ -45,4 +46,4 @@ def main(args: list[str] | None = None) -> CD360CLI | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from customdiffusion360.cli import main as cli_main
 from paperkit.compare import Variant, compare_arg_parser, run_compare
+from paperkit.errors import run_script
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -49,4 +50,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -12,6 +12,7 @@ import torch
 
 from diffst.module import DiffSTModule
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, time_fn, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main"]
 
@@ -103,4 +104,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -13,6 +13,7 @@ import sys
 from diffst.data import DiffSTDataModule
 from diffst.module import DiffSTModule
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["DiffSTCLI", "main"]
@@ -48,4 +49,4 @@ def main(args: list[str] | None = None) -> DiffSTCLI | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

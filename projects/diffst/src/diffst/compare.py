@@ -12,6 +12,7 @@ import logging
 
 from diffst.cli import main as cli_main
 from paperkit.compare import Variant, compare_arg_parser, format_results, run_selected
+from paperkit.errors import run_script
 from paperkit.report import aggregate_seeds, save_json
 
 __all__ = ["METRICS", "VARIANTS", "main"]
@@ -49,4 +50,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

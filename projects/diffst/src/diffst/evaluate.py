@@ -15,6 +15,7 @@ import torch
 
 from diffst.data import DiffSTDataModule
 from diffst.metrics import METRICS, baseline_upsample, per_map_metrics, summarize
+from paperkit.errors import run_script
 from paperkit.report import markdown_table
 
 __all__ = ["evaluate_baselines", "main"]
@@ -66,4 +67,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

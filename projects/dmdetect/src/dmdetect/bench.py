@@ -16,6 +16,7 @@ from dmdetect.losses import detector_loss
 from dmdetect.model import Detector, DetectorConfig
 from dmdetect.sam import SAM, frozen_bn_stats
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, time_fn, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main"]
 
@@ -96,4 +97,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -13,7 +13,7 @@ import sys
 from dmdetect.data import DMDetectDataModule
 from dmdetect.module import DMDetectModule
 from paperkit.cli import PaperCLI, make_main
-from paperkit.errors import PaperkitError
+from paperkit.errors import PaperkitError, run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["DMDetectCLI", "main"]
@@ -46,4 +46,4 @@ def main(args: list[str] | None = None) -> DMDetectCLI | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

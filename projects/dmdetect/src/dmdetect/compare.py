@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dmdetect.cli import main as cli_main
 from paperkit.compare import Variant, compare_arg_parser, run_selected
+from paperkit.errors import run_script
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -51,4 +52,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -16,6 +16,7 @@ from torch import nn
 from eegencoder.baselines import build_model
 from eegencoder.model import EEGEncoderConfig
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main"]
 
@@ -67,4 +68,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

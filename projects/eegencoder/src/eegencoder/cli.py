@@ -13,7 +13,7 @@ import torch
 from eegencoder.data import EEGDataModule, PreprocessingMismatchError, preprocessing_mismatch
 from eegencoder.module import EEGEncoderModule
 from paperkit.cli import PaperCLI, make_main
-from paperkit.errors import PaperkitError
+from paperkit.errors import PaperkitError, run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["EEGEncoderCLI", "main"]
@@ -45,4 +45,4 @@ main = make_main(EEGEncoderCLI, EEGEncoderModule, EEGDataModule)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -30,6 +30,7 @@ from eegencoder.cli import main as cli_main
 from eegencoder.data import EEGDataModule
 from paperkit.compare import Variant, compare_arg_parser, format_results, run_selected
 from paperkit.configs import config_path
+from paperkit.errors import run_script
 from paperkit.report import aggregate_seeds, save_json
 
 __all__ = ["ATCNET_UNSHRUNK", "CLASSICAL", "DATA_CONFIGS", "METRICS", "VARIANTS", "main"]
@@ -91,4 +92,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -21,6 +21,7 @@ from torch_geometric.nn import LightGCN
 from kamcl.graph import Graph, bipartite_adj
 from kamcl.module import KAMCLModule
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, write_bench
+from paperkit.errors import run_script
 from paperkit.report import markdown_table
 
 __all__ = ["main", "tmall_like_graph"]
@@ -156,4 +157,4 @@ def main(args: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

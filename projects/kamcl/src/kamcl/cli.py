@@ -14,6 +14,7 @@ from pathlib import Path
 from kamcl.data import KAMCLDataModule
 from kamcl.module import KAMCLModule
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["KAMCLCLI", "main", "recommend_args"]
@@ -62,4 +63,4 @@ def main(args: list[str] | None = None) -> KAMCLCLI | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -35,6 +35,7 @@ from paperkit.compare import (
     run_compare,
 )
 from paperkit.configs import config_path
+from paperkit.errors import run_script
 from paperkit.report import aggregate_seeds, markdown_table, save_json
 
 __all__ = ["GRID", "GRID_MODELS", "main", "targets"]
@@ -299,4 +300,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,6 +20,7 @@ import torch
 from kamcl.cli import main as kamcl_main
 from kamcl.compare import FULL, L2, LR, SAMPLED
 from paperkit.compare import Variant, compare_arg_parser, format_results, overrides, run_compare
+from paperkit.errors import run_script
 from paperkit.report import aggregate_seeds, markdown_table, save_json
 
 __all__ = ["GRID", "MODELS", "main"]
@@ -134,4 +135,4 @@ def main(args: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -21,6 +21,7 @@ import torch
 from kamcl.data import KAMCLDataModule
 from kamcl.datasets.synthetic import SYNTHETIC_RELATIONS, generate, oracle_utility
 from kamcl.metrics import full_ranking_ranks, metrics_from_ranks
+from paperkit.errors import run_script
 from paperkit.report import markdown_table, save_json
 
 __all__ = ["ORACLES", "evaluate_scores", "main", "oracle_table"]
@@ -84,4 +85,4 @@ def main(args: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

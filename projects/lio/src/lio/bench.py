@@ -18,6 +18,7 @@ from torch import nn
 
 from lio.model import LIO, LIOConfig
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, time_fn, write_bench
+from paperkit.errors import run_script
 
 __all__ = ["main"]
 
@@ -102,4 +103,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

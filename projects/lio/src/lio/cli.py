@@ -14,6 +14,7 @@ from lio.data import LIODataModule
 from lio.export import export_main
 from lio.module import LIOModule
 from paperkit.cli import PaperCLI, make_main
+from paperkit.errors import run_script
 from paperkit.report import PredictionWriter
 
 __all__ = ["LIOCLI", "main"]
@@ -39,4 +40,4 @@ def main(args: list[str] | None = None) -> LIOCLI | int | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lio.cli import main as cli_main
 from paperkit.compare import Variant, compare_arg_parser, run_selected
+from paperkit.errors import run_script
 
 __all__ = ["METRICS", "VARIANTS", "main"]
 
@@ -39,4 +40,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

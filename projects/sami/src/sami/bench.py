@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from paperkit.bench import BenchTarget, bench_arg_parser, compare, write_bench
+from paperkit.errors import run_script
 from sami.model import build_sequences, logprob_matrix, sami_loss
 
 __all__ = ["main"]
@@ -72,4 +73,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from paperkit.cli import PaperCLI, make_main
-from paperkit.errors import PaperkitError
+from paperkit.errors import PaperkitError, run_script
 from paperkit.report import PredictionWriter
 from sami.data import SamiDataModule
 from sami.module import SamiModule
@@ -63,4 +63,4 @@ def main(args: list[str] | None = None) -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from paperkit.compare import Variant, compare_arg_parser, run_selected
+from paperkit.errors import run_script
 from paperkit.report import save_json
 from sami.cli import main as sami_main
 
@@ -46,4 +47,4 @@ def main(args: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)
