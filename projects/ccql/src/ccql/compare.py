@@ -100,8 +100,11 @@ def main_compare(argv: Sequence[str] | None = None) -> dict:
     out = Path(opts.out or "runs/compare/ccql")
     result = run_selected(main, "ccql", VARIANTS, opts, metrics=METRICS, base_args=base)
     summary = dict(result["summary"])
-    if not opts.no_counts:
-        baselines = count_baselines(CCQLDataModule(**_data_args(result)))
+    data_args = None if opts.no_counts else _data_args(result)
+    if not opts.no_counts and data_args is None:
+        log.warning("no run folder with a config.yaml left: popularity and Markov-1 skipped")
+    if data_args is not None:
+        baselines = count_baselines(CCQLDataModule(**data_args))
         for name, metrics in baselines.items():
             summary = {name: {k: {"mean": v, "std": 0.0, "n": 1} for k, v in metrics.items() if k in METRICS},
                        **summary}  # fmt: skip
@@ -114,9 +117,14 @@ def main_compare(argv: Sequence[str] | None = None) -> dict:
     return result
 
 
-def _data_args(result: dict) -> dict:
-    """The data options of the first run (its saved config.yaml), for the counting baselines."""
-    cfg = yaml.safe_load((Path(result["runs"][0]["run_dir"]) / "config.yaml").read_text())
+def _data_args(result: dict) -> dict | None:
+    """The data options of the first run with a saved config.yaml (a run resumed from an older partial file may
+    have lost its folder), for the counting baselines."""
+    configs = [Path(r["run_dir"]) / "config.yaml" for r in result["runs"]]
+    found = [c for c in configs if c.is_file()]
+    if not found:
+        return None
+    cfg = yaml.safe_load(found[0].read_text())
     data = dict(cfg["data"])
     keep = set(inspect.signature(CCQLDataModule.__init__).parameters) - {"self", "predict_file", "predict_items"}
     return {k: v for k, v in data.items() if k in keep}
