@@ -93,3 +93,22 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch) -> None:
     assert "shuffle_removes_fraction_of_gain" in res["targets"]
     md = (tmp_path / "out" / "results.md").read_text()
     assert "Grid, learning rate x L2" in md and "kamcl w/o KG" in md and "kamcl shuffled brand triples" in md
+
+
+def test_only_and_grid_models_restrict_what_runs(tmp_path, monkeypatch) -> None:
+    """--only keeps the named variants (an unknown name is an error); --grid_models searches only those models and
+    reads the other models' points from the grid folder."""
+    point = {compare.LR: 0.01, compare.L2: 1e-4}
+    v = compare._only(compare.ablation_variants(point), ["kamcl, one intent (n_intents=1)"])
+    assert [x.name for x in v] == ["kamcl, one intent (n_intents=1)"] and "ablations/one_intent.yaml" in v[0].configs
+    assert len(compare._only(compare.ablation_variants(point), None)) == len(compare.ablation_variants(point))
+    with pytest.raises(SystemExit, match="no such variant"):
+        compare._only(compare.shuffle_variants(point), ["kamcl shuffled colour triples"])
+    searched = []
+    monkeypatch.setattr(compare, "grid_search", lambda *a, name, **k: searched.append(name) or dict(point))
+    (tmp_path / "grid").mkdir()
+    saved = {"rows": [{"point": point, "score": 0.05, "best_epoch": 3}], "best": point}
+    (tmp_path / "grid" / "grid_kamcl.json").write_text(json.dumps(saved))
+    grid = compare.run_grid("hard", tmp_path, [], models=["lightgcn_merged_pos"])
+    assert searched == ["lightgcn_merged_pos"]
+    assert grid["best"]["kamcl"] == point  # read back from disk, not searched again

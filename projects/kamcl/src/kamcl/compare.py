@@ -143,25 +143,44 @@ def _group_base(base: list[str], name: str, hard: bool = True) -> list[str]:
     return [*base, f"--data.hard_split={str(hard).lower()}", f"--trainer.logger.init_args.name=kamcl_compare_{name}"]
 
 
-def run_shuffles(seeds: list[int], out: Path, base: list[str], quick: bool = False) -> dict:
-    variants = shuffle_variants(kamcl_point(out), quick)
+def _only(variants: list[Variant], only: list[str] | None) -> list[Variant]:
+    """The variants named in ``only`` (``--only``; all when None); an unknown name is an error, not a silent no-op."""
+    if only is None:
+        return variants
+    unknown = set(only) - {v.name for v in variants}
+    if unknown:
+        raise SystemExit(f"--only: no such variant in this group: {sorted(unknown)}; have {[v.name for v in variants]}")
+    return [v for v in variants if v.name in only]
+
+
+def run_shuffles(
+    seeds: list[int], out: Path, base: list[str], quick: bool = False, only: list[str] | None = None
+) -> dict:
+    variants = _only(shuffle_variants(kamcl_point(out), quick), only)
     base = _group_base(base, "shuffles")
     return run_compare(kamcl_main, "kamcl", variants, seeds=seeds, base_args=base, out_dir=out / "hard_shuffles",
                        quick=quick)  # fmt: skip
 
 
-def run_ablations(seeds: list[int], out: Path, base: list[str], quick: bool = False) -> dict:
+def run_ablations(
+    seeds: list[int], out: Path, base: list[str], quick: bool = False, only: list[str] | None = None
+) -> dict:
     """KAMCL without each contrastive loss / without the KG, hard split (its own process: more CPU share)."""
-    variants = ablation_variants(kamcl_point(out), quick)
+    variants = _only(ablation_variants(kamcl_point(out), quick), only)
     base = _group_base(base, "ablations")
     return run_compare(kamcl_main, "kamcl", variants, seeds=seeds, base_args=base, out_dir=out / "hard_ablations",
                        quick=quick)  # fmt: skip
 
 
-def run_grid(split: str, out: Path, base: list[str], quick: bool = False, seed: int = 0) -> dict:
-    """Learning-rate x L2 grid for KAMCL, LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only."""
+def run_grid(
+    split: str, out: Path, base: list[str], quick: bool = False, seed: int = 0, models: list[str] | None = None
+) -> dict:
+    """Learning-rate x L2 grid for KAMCL, LightGCN and BPR-MF on one seed, scored on validation NDCG@10 only.
+    ``models`` (``--grid_models``) searches only those; the points of the others are read from ``out/grid``."""
     best = {}
     for m, (_, cfg) in GRID_MODELS.items():
+        if models is not None and m not in models:
+            continue
         configs = [a for c in (*_budget(quick), *cfg) for a in ("--config", str(config_path("kamcl", c)))]
         best[m] = grid_search(kamcl_main, "kamcl", QUICK_GRID if quick else GRID, monitor="val/ndcg@10", mode="max",
                               base_args=[*(quick_args("kamcl") if quick else []), *base, *configs], seed=seed,
@@ -169,14 +188,25 @@ def run_grid(split: str, out: Path, base: list[str], quick: bool = False, seed: 
     return _grid(out) or {"best": best}
 
 
-def run_split(split: str, seeds: list[int], out: Path, base: list[str], quick: bool = False) -> dict:
+def run_split(
+    split: str,
+    seeds: list[int],
+    out: Path,
+    base: list[str],
+    quick: bool = False,
+    only: list[str] | None = None,
+    grid_models: list[str] | None = None,
+) -> dict:
     base = _group_base(base, split, hard=split == "hard")
-    grid = run_grid(split, out, base, quick, seed=seeds[0])
+    grid = run_grid(split, out, base, quick, seed=seeds[0], models=grid_models)
     log.info("Grid (%s split, validation NDCG@10) selected %s", split, grid["best"])
-    res = run_compare(kamcl_main, "kamcl", main_variants(split, grid["best"], quick), seeds=seeds, base_args=base,
-                      out_dir=out, quick=quick)  # fmt: skip
+    variants = _only(main_variants(split, grid["best"], quick), only)
+    res = run_compare(kamcl_main, "kamcl", variants, seeds=seeds, base_args=base, out_dir=out, quick=quick)
     res["grid"] = grid
-    res["targets"] = targets(res["summary"])
+    try:
+        res["targets"] = targets(res["summary"])
+    except KeyError:  # --only without the variants the targets compare
+        res["targets"] = {}
     save_json(res, out / "results.json")
     (out / "results.md").write_text(render(split, res))
     return res
@@ -259,6 +289,10 @@ def main(args: list[str] | None = None) -> dict:
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core box)")
     p.add_argument("--report", action="store_true", help="only re-write the combined results.md")
+    p.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
+                   help="run only these variants (names as in the tables) of the chosen group")  # fmt: skip
+    p.add_argument("--grid_models", nargs="+", choices=list(GRID_MODELS), default=None,
+                   help="grid only these models; the others' points come from <out>/<split>/grid")  # fmt: skip
     a = p.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
@@ -269,11 +303,11 @@ def main(args: list[str] | None = None) -> dict:
     if not a.report:
         if a.group in ("main", "all"):
             for split in splits:
-                results[split] = run_split(split, list(a.seeds), out / split, base, a.quick)
+                results[split] = run_split(split, list(a.seeds), out / split, base, a.quick, a.only, a.grid_models)
         if a.group in ("ablations", "all") and "hard" in splits:
-            results["ablations"] = run_ablations(list(a.seeds), out, base, a.quick)
+            results["ablations"] = run_ablations(list(a.seeds), out, base, a.quick, a.only)
         if a.group in ("shuffles", "all") and "hard" in splits:
-            results["shuffles"] = run_shuffles(list(a.seeds), out, base, a.quick)
+            results["shuffles"] = run_shuffles(list(a.seeds), out, base, a.quick, a.only)
     parts = []
     extra: dict = {}
     for folder in ("hard_ablations", "hard_shuffles"):
