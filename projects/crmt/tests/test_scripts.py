@@ -18,12 +18,12 @@ def test_compare_quick(tmp_path):
         result = compare.main(["--quick", "--seeds", "0", "--out", str(tmp_path / "out")])
     finally:
         os.chdir(old)
-    assert set(result["summary"]) == {"JT", "CRMT", "CRMT-AT", "CRMT-Mix", "MMAT", "Mixup"}
+    assert set(result["summary"]) == {"JT", "CRMT", "CRMT-AT", "CRMT-Mix", "MMAT", "Mixup", "MSEFM"}
     assert (tmp_path / "out" / "results.md").read_text().count("|") > 20
     assert "test/cert_0.2" in result["summary"]["CRMT"]
     curves = compare.certified_curves(result)
     for kind in ("triangle_", "pairwise_"):  # both bounds for every model, so the figure compares like with like
-        assert set(curves[kind]) == {"JT", "CRMT", "CRMT-AT", "CRMT-Mix", "MMAT", "Mixup"}
+        assert set(curves[kind]) == {"JT", "CRMT", "CRMT-AT", "CRMT-Mix", "MMAT", "Mixup", "MSEFM"}
     assert (tmp_path / "out" / "certified_vs_radius.png").stat().st_size > 1000
 
 

@@ -412,6 +412,19 @@ class CRMTDataModule(pl.LightningDataModule):
                 raise DataNotFoundError("predict clip", d.parent, missing=[f"{where}{d.name}/ with .jpg frames"],
                                         expected={d.name: ["frame_00001.jpg", "..."]})  # fmt: skip
 
+    def memory_dataloader(self, size: int, seed: int = 0) -> DataLoader:
+        """``size`` training samples drawn without replacement (seeded, the same on every rank), evaluation
+        transforms: the clean features that fill MSEFM's feature memory. Fewer training samples than ``size`` is an
+        error (the memory has a fixed number of columns)."""
+        self.setup("fit")
+        n = len(self.lip_set)
+        if size > n:
+            raise PaperkitError(f"crmt: model.memory_size={size} but the training split has only {n} samples; set "
+                                f"--model.memory_size <= {n}")  # fmt: skip
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].tolist()
+        return DataLoader(Subset(self.lip_set, idx), batch_size=self.batch_size, shuffle=False,
+                          num_workers=self.num_workers)  # fmt: skip
+
     def lipschitz_dataloader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         """The training split with evaluation transforms, in order (sharded over DDP ranks)."""
         self.setup("fit")

@@ -26,6 +26,7 @@ __all__ = [
     "CRMTHead",
     "ConcatHead",
     "EncoderKind",
+    "FeatureMemory",
     "LinearEncoder",
     "MLPEncoder",
     "MultiModalNet",
@@ -160,8 +161,59 @@ class CRMTHead(nn.Module):
         return h, outs
 
 
+class FeatureMemory(nn.Module):
+    """External feature memory of one modality (MSEFM's "ExFMem", Tian & Xu, CVPR 2021, our reading).
+
+    ``memory`` (d, N) holds N clean training features of the modality (columns), filled once by :meth:`fill`. A
+    feature f (B, d) is sparse-coded on it with ISTA, ``A ← shrink(A − α (A Dᵀ − f) D, α λ)`` from ``A = 0``,
+    ``iters`` steps of size ``α = 1/L`` (L = the largest eigenvalue of DᵀD), and replaced by
+    ``mix · A Dᵀ + (1 − mix) · f``. Before :meth:`fill` (and with ``N = 0``) it is the identity. Differentiable in f
+    (the attacks and the Lipschitz estimate see the memory), the memory itself is a fixed buffer.
+    """
+
+    def __init__(self, dim: int, size: int, lam: float = 0.1, mix: float = 0.5, iters: int = 20) -> None:
+        super().__init__()
+        if not 0.0 <= mix <= 1.0:
+            raise ValueError(f"memory mix must be in [0, 1], got {mix}")
+        if iters < 1:
+            raise ValueError(f"memory ISTA iterations must be >= 1, got {iters}")
+        self.lam, self.mix, self.iters = float(lam), float(mix), int(iters)
+        self.register_buffer("memory", torch.zeros(dim, size))  # D (d, N)
+        self.register_buffer("step", torch.zeros(()))  # α = 1 / L
+        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def fill(self, feats: Tensor) -> None:
+        """Store ``feats`` (N, d) as the memory's columns and set the ISTA step 1/L."""
+        if feats.shape != (self.memory.shape[1], self.memory.shape[0]):
+            raise ValueError(f"memory expects ({self.memory.shape[1]}, {self.memory.shape[0]}) features, got "
+                             f"{tuple(feats.shape)}")  # fmt: skip
+        d = feats.T.to(self.memory)
+        self.memory.copy_(d)
+        lmax = torch.linalg.matrix_norm(d, ord=2) ** 2
+        self.step.fill_(1.0 / float(lmax.clamp_min(1e-12)))
+        self.ready.fill_(True)
+
+    def codes(self, f: Tensor) -> Tensor:
+        """ISTA sparse codes (B, N) of ``f`` (B, d) on the memory."""
+        d, alpha = self.memory, self.step
+        a = f.new_zeros(f.shape[0], d.shape[1])
+        for _ in range(self.iters):
+            z = a - alpha * ((a @ d.T - f) @ d)
+            a = z.sign() * (z.abs() - alpha * self.lam).clamp_min(0)
+        return a
+
+    def forward(self, f: Tensor) -> Tensor:
+        if not bool(self.ready) or self.memory.shape[1] == 0:
+            return f
+        return self.mix * (self.codes(f) @ self.memory.T) + (1 - self.mix) * f
+
+
 class MultiModalNet(nn.Module):
-    """Encoders + fusion head. ``forward(xs)`` with ``xs = [x¹, x²]`` returns ``(h (B, k), [o¹, o²] each (B, k))``."""
+    """Encoders + fusion head. ``forward(xs)`` with ``xs = [x¹, x²]`` returns ``(h (B, k), [o¹, o²] each (B, k))``.
+
+    ``memory_size > 0`` puts a :class:`FeatureMemory` after each encoder (MSEFM); it is the identity until filled.
+    """
 
     def __init__(
         self,
@@ -170,10 +222,19 @@ class MultiModalNet(nn.Module):
         fusion: str = "crmt",
         orth: str = "rownorm",
         a_init: float = 1.0,
+        memory_size: int = 0,
+        memory_lambda: float = 0.1,
+        memory_mix: float = 0.5,
+        memory_iters: int = 20,
     ) -> None:
         super().__init__()
         self.encoders = nn.ModuleList(encoders)
         dims = [int(e.out_dim) for e in encoders]
+        self.memories = (
+            nn.ModuleList([FeatureMemory(d, memory_size, memory_lambda, memory_mix, memory_iters) for d in dims])
+            if memory_size > 0
+            else None
+        )
         if fusion == "concat":
             self.head: nn.Module = ConcatHead(dims, n_classes)
         elif fusion == "crmt":
@@ -187,8 +248,16 @@ class MultiModalNet(nn.Module):
     def n_modalities(self) -> int:
         return len(self.encoders)
 
-    def features(self, xs: Sequence[Tensor]) -> list[Tensor]:
+    def encode(self, xs: Sequence[Tensor]) -> list[Tensor]:
+        """The encoders' features φ^m(x^m), before any feature memory."""
         return [enc(x) for enc, x in zip(self.encoders, xs)]
+
+    def features(self, xs: Sequence[Tensor]) -> list[Tensor]:
+        """The features the head sees: φ^m(x^m), through the feature memory when there is one."""
+        feats = self.encode(xs)
+        if self.memories is None:
+            return feats
+        return [mem(f) for mem, f in zip(self.memories, feats)]
 
     def forward(self, xs: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
         return self.head(self.features(xs))

@@ -8,6 +8,10 @@
   training split and stored in a buffer (so a resume in step 2 uses the same τ̂).
 * Epochs ``[step1_epochs, step1_epochs + step2_epochs)``: step 2, encoders (BN in eval mode), W̃ and b frozen; only
   ``a`` is trained by its own SGD optimiser to maximise the mean certified radius (Eq. 10), projected to ``a ≥ a_min``.
+* MSEFM (the paper's baseline, our reading of Tian & Xu 2021: "MinSim + ExFMem"): ``sim_weight > 0`` adds
+  ``sim_weight · mean cos(f¹, f²)`` of the two modalities' features to the loss (MinSim); ``memory_epochs > 0`` fills
+  a feature memory of ``memory_size`` clean training features per modality at epoch ``step1_epochs`` and trains
+  ``memory_epochs`` more epochs with every feature sparse-coded on it (ExFMem, :class:`crmt.model.FeatureMemory`).
 
 Manual optimisation with two optimisers (both in every checkpoint), so ``fit --ckpt_path last`` resumes exactly in
 either stage. ``test`` runs the full robustness evaluation (:mod:`crmt.evaluate`) and saves ``robustness.png``.
@@ -72,6 +76,13 @@ class CRMTModule(pl.LightningModule):
         at_steps: int = 5,
         at_projection: Literal["l2", "box"] = "l2",
         mixup_alpha: float = 1.0,
+        sim_weight: float = 0.0,
+        memory_size: int = 0,
+        memory_epochs: int = 0,
+        memory_lambda: float = 0.1,
+        memory_mix: float = 0.5,
+        memory_iters: int = 20,
+        memory_seed: int = 0,
         step1_epochs: int = 20,
         step2_epochs: int = 10,
         optimizer: OptimizerCallable = _step1_sgd,
@@ -98,6 +109,10 @@ class CRMTModule(pl.LightningModule):
         kinds = [encoder] * len(names) if encoder else list(encoder_kinds or ["mlp"] * len(names))
         if fusion == "concat" and step2_epochs > 0:
             raise ValueError("step 2 trains the CRMT weights a; JT (fusion=concat) needs step2_epochs=0")
+        if memory_epochs > 0 and (memory_size <= 0 or step2_epochs > 0):
+            raise ValueError("the feature-memory stage (memory_epochs > 0) needs memory_size > 0 and step2_epochs=0")
+        if sim_weight > 0 and (len(modality_names or ["A", "B"]) != 2 or train_input != "clean"):
+            raise ValueError("the MinSim term (sim_weight > 0) needs two modalities and train_input=clean")
         self.names = names
         self.net = MultiModalNet(
             [build_encoder(k, s, hidden, embed_dim) for k, s in zip(kinds, sizes)],
@@ -105,6 +120,10 @@ class CRMTModule(pl.LightningModule):
             fusion=fusion,
             orth=orth,
             a_init=a_init,
+            memory_size=memory_size if memory_epochs > 0 else 0,
+            memory_lambda=memory_lambda,
+            memory_mix=memory_mix,
+            memory_iters=memory_iters,
         )
         m = len(names)
         self.register_buffer("lip", torch.zeros(m, n_classes))  # τ̂ (M, k)
@@ -132,6 +151,32 @@ class CRMTModule(pl.LightningModule):
     def in_step2(self) -> bool:
         return self.is_crmt and self.hparams.step2_epochs > 0 and self.current_epoch >= self.hparams.step1_epochs
 
+    def in_memory_stage(self) -> bool:
+        return self.hparams.memory_epochs > 0 and self.current_epoch >= self.hparams.step1_epochs
+
+    @property
+    def memory_ready(self) -> bool:
+        return self.net.memories is not None and all(bool(mem.ready) for mem in self.net.memories)
+
+    @torch.no_grad()
+    def fill_memory(self) -> None:
+        """MSEFM's external feature memory: ``memory_size`` clean training features per modality (eval mode, eval
+        transforms, the same seeded samples on every rank), RNG-neutral."""
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "memory_dataloader"):
+            raise RuntimeError("filling the feature memory needs the CRMTDataModule (its training split)")
+        was_training = self.net.training
+        self.net.eval()
+        with isolate_rng():
+            feats: list[list[Tensor]] = [[] for _ in self.names]
+            for xs, _ in dm.memory_dataloader(self.hparams.memory_size, self.hparams.memory_seed):
+                for m, f in enumerate(self.net.encode([x.to(self.device) for x in xs])):
+                    feats[m].append(f)
+        for mem, fs in zip(self.net.memories, feats):
+            mem.fill(torch.cat(fs))
+        self.net.train(was_training)
+        log.info("feature memory filled: %d training features per modality", self.hparams.memory_size)
+
     def _clamp_a(self) -> None:
         if self.is_crmt:
             with torch.no_grad():
@@ -154,6 +199,11 @@ class CRMTModule(pl.LightningModule):
             if hp.rho > 0:
                 loss = loss + hp.rho * mixup_margin_regularizer(outs, y, y[perm], lam, hp.margin_eps).mean()
             return loss, h
+        if hp.sim_weight > 0:  # MinSim: CE (+ margin term) + w · mean cos(f¹, f²) of the features the head sees
+            feats = self.net.features(xs)
+            h, outs = self.net.head(feats)
+            sim = F.cosine_similarity(feats[0], feats[1], dim=1).mean()
+            return step1_loss(h, outs, y, hp.rho, hp.margin_eps) + hp.sim_weight * sim, h
         h, outs = self.net(xs)
         return step1_loss(h, outs, y, hp.rho, hp.margin_eps), h
 
@@ -211,6 +261,8 @@ class CRMTModule(pl.LightningModule):
 
     # --- training loop -----------------------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
+        if self.in_memory_stage() and not self.memory_ready:
+            self.fill_memory()
         if self.in_step2():
             if not bool(self.lip_ready):
                 self.compute_lipschitz()
@@ -267,8 +319,9 @@ class CRMTModule(pl.LightningModule):
         epoch's checkpoint is written, so ``last.ckpt`` carries it and ``predict`` can certify with it (``test``
         reuses it: the same weights, RNG-neutral estimate)."""
         trainer = self.trainer
-        last = trainer.max_epochs is not None and self.current_epoch == trainer.max_epochs - 1
-        if last and not trainer.sanity_checking and self.schedule_epochs is None and not bool(self.lip_ready):
+        end = self.schedule_epochs if self.schedule_epochs is not None else trainer.max_epochs
+        last = end is not None and self.current_epoch == end - 1
+        if last and not trainer.sanity_checking and not self.has_step2 and not bool(self.lip_ready):
             self.compute_lipschitz()
 
     def validation_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> None:
@@ -315,10 +368,19 @@ class CRMTModule(pl.LightningModule):
 
     # --- the two-step schedule ---------------------------------------------------------------------------------------
     @property
+    def has_step2(self) -> bool:
+        return self.is_crmt and self.hparams.step2_epochs > 0
+
+    @property
     def schedule_epochs(self) -> int | None:
-        """Epochs of the two-step schedule (step 1 + step 2) of a CRMT model with a step 2, else None (no guard)."""
+        """Epochs of the two-stage schedule: step 1 + step 2 of a CRMT model with a step 2, step 1 + the
+        feature-memory stage of MSEFM; None (no guard) for single-stage models."""
         hp = self.hparams
-        return hp.step1_epochs + hp.step2_epochs if self.is_crmt and hp.step2_epochs > 0 else None
+        if self.has_step2:
+            return hp.step1_epochs + hp.step2_epochs
+        if hp.memory_epochs > 0:
+            return hp.step1_epochs + hp.memory_epochs
+        return None
 
     def on_fit_start(self) -> None:
         """``trainer.max_epochs`` must fit the schedule: more epochs than step 1 + step 2 is an error (step 2 would
@@ -328,22 +390,31 @@ class CRMTModule(pl.LightningModule):
         if total is None:
             return
         hp = self.hparams
+        stage, stage_key = ("step 2", "step2_epochs") if self.has_step2 else ("the feature-memory stage",
+                                                                              "memory_epochs")  # fmt: skip
         if max_epochs is None or max_epochs < 0 or max_epochs > total:
             raise PaperkitError(
-                f"crmt: trainer.max_epochs={max_epochs} does not fit the two-step schedule, model.step1_epochs="
-                f"{hp.step1_epochs} + model.step2_epochs={hp.step2_epochs} = {total} epochs. Set "
-                f"--trainer.max_epochs={total}, or change the step epochs (step 2 starts after step1_epochs epochs)."
+                f"crmt: trainer.max_epochs={max_epochs} does not fit the two-stage schedule, model.step1_epochs="
+                f"{hp.step1_epochs} + model.{stage_key}={hp[stage_key]} = {total} epochs. Set "
+                f"--trainer.max_epochs={total}, or change the stage epochs ({stage} starts after step1_epochs epochs)."
             )
         if max_epochs < total:
             log.warning(
-                "crmt: a partial run (%d of the schedule's %d epochs; step 2 starts after %d): resume it with "
-                "--trainer.max_epochs=%d --ckpt_path last; `test` refuses the model until step 2 has run",
-                max_epochs, total, hp.step1_epochs, total,
+                "crmt: a partial run (%d of the schedule's %d epochs; %s starts after %d): resume it with "
+                "--trainer.max_epochs=%d --ckpt_path last; `test` refuses the model until %s has run",
+                max_epochs, total, stage, hp.step1_epochs, total, stage,
             )  # fmt: skip
 
     # --- test: the full robustness evaluation ------------------------------------------------------------------------
     def on_test_start(self) -> None:
-        if self.schedule_epochs is not None and not bool(self.lip_ready):
+        if self.hparams.memory_epochs > 0 and not self.memory_ready:
+            raise PaperkitError(
+                f"crmt: this checkpoint stopped before its feature-memory stage (the schedule has "
+                f"{self.hparams.step1_epochs} epochs, then {self.hparams.memory_epochs} with the memory), so it is not "
+                "an MSEFM model and is not tested as one. Resume it with `crmt fit --ckpt_path last` and the "
+                "schedule's max_epochs."
+            )
+        if self.has_step2 and not bool(self.lip_ready):
             raise PaperkitError(
                 f"crmt: this checkpoint stopped before step 2 (the schedule has {self.hparams.step1_epochs} step-1 "
                 f"epochs, then {self.hparams.step2_epochs} step-2 epochs), so it is not a CRMT model and is not "
