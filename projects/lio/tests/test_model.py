@@ -145,3 +145,37 @@ def test_resnet50_paper_config_shapes() -> None:
     model = LIO(LIOConfig(n_classes=200, backbone="resnet50"))
     out = model.head_outputs(model.net.features(torch.randn(1, 3, 448, 448)))
     assert out["f"].shape == (1, 2048, 7, 7) and out["h"].shape == (1, 1024, 7, 7)
+
+
+def test_multi_stage_adds_every_stages_terms_and_leaves_the_primary_stage_unchanged() -> None:
+    """Multi-stage LIO: heads at stages 3, 2 and 1 at once; each stage adds its own OEL and SCL terms (Eq. 10 per
+    stage), the primary stage's terms are those of the single-stage model, and the inference model is unchanged."""
+    x, y = _batch()
+    torch.manual_seed(0)
+    single = LIO(LIOConfig(n_classes=3, **TINY))
+    torch.manual_seed(0)
+    multi = LIO(LIOConfig(n_classes=3, extra_stages=[2, 1], **TINY))
+    t1, _ = single.objective(x, y, 4)
+    t3, _ = multi.objective(x, y, 4)
+    assert set(t3) == {"ce", "oel", "scl", "oel_s2", "scl_s2", "oel_s1", "scl_s1", "loss"}
+    for k in ("ce", "oel", "scl"):
+        torch.testing.assert_close(t3[k], t1[k])
+    heads = sum(v for k, v in t3.items() if k.startswith(("oel", "scl")))
+    torch.testing.assert_close(t3["loss"], t3["ce"] + 0.1 * heads)
+    maps = multi.net.features(x)
+    assert multi.head_outputs(maps, 1)["m"].shape[-1] == 2 * multi.head_outputs(maps)["m"].shape[-1]  # finer grid
+    assert_all_params_get_grad(multi, t3["loss"])
+    assert len(multi.head_parameters()) == 3 * len(list(single.heads.parameters()))
+    assert all(n.startswith(("backbone.", "fc.")) for n, _ in multi.export().named_parameters())
+    torch.testing.assert_close(multi.export()(x), multi.eval()(x))
+
+
+def test_multi_stage_heads_are_optimised_and_stages_are_checked() -> None:
+    from lio.module import LIOModule
+
+    module = LIOModule(n_classes=3, extra_stages=[2], tiny_widths=[8, 8, 16, 16], tiny_strides=[1, 2, 2, 1])
+    opt = module.configure_optimizers()["optimizer"]
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(module.model.parameters()))
+    for bad in ([3], [4], [1, 1]):
+        with pytest.raises(ValueError, match="extra_stages"):
+            LIOConfig(extra_stages=bad)

@@ -11,7 +11,10 @@
               (= the inference model) └─ SCL structure   h = ReLU(Conv1x1_{C->C/2}(ReLU f))   (B, C/2, N, N)
                                               coord predictor [h_o ; h_ij] -> Linear -> ReLU -> (d̂, θ̂)  Sec. 3.2
 
-Training only: L = CE + alpha * L_oel + beta * L_scl (Eq. 10, alpha = beta = 0.1). At inference the heads are dropped:
+Training only: L = CE + alpha * L_oel + beta * L_scl (Eq. 10, alpha = beta = 0.1). Multi-stage LIO (the paper's
+"LIO/ResNet-50 (multi-stage)" rows): ``extra_stages`` adds a separate set of heads at each further stage (e.g. 14x14 and
+28x28 next to 7x7), each with its own OEL and SCL terms, all added to the loss with the same weights (our reading; the
+paper's exact combination was not checked against the PDF). At inference the heads are dropped:
 :meth:`LIO.export` returns the backbone + GAP + Linear alone (:class:`Classifier`), with no LIO parameter.
 """
 
@@ -61,10 +64,14 @@ class LIOConfig:
     scl_centre: Literal["oel", "structure"] = "oel"  # Eq. 6; official code: "structure"
     scl_distance_norm: Literal["sqrt2N", "N"] = "sqrt2N"  # paper d in [0, 1]; official code: / N
     scl_reduction: Literal["paper", "official"] = "paper"
+    extra_stages: list[int] = field(default_factory=list)  # multi-stage LIO: more stages, each with its own heads
 
     def __post_init__(self) -> None:
         if self.stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3, got {self.stage}")
+        extra = list(self.extra_stages)
+        if any(s not in (1, 2, 3) for s in extra) or self.stage in extra or len(set(extra)) != len(extra):
+            raise ValueError(f"extra_stages must be distinct stages in 1-3 other than stage {self.stage}, got {extra}")
         if self.head_pool < 1:
             raise ValueError("head_pool must be >= 1")
         if self.n_classes < 2:
@@ -133,7 +140,26 @@ class LIO(nn.Module):
             cfg.backbone, cfg.pretrained, cfg.tiny_widths, cfg.tiny_strides, cfg.tiny_blocks, cfg.tiny_stem_stride
         )
         self.net = Classifier(backbone, cfg.n_classes)
-        self.heads = LIOHeads(backbone.channels[cfg.stage], cfg.head_pool) if (cfg.use_oel or cfg.use_scl) else None
+        on = cfg.use_oel or cfg.use_scl
+        self.heads = LIOHeads(backbone.channels[cfg.stage], cfg.head_pool) if on else None
+        self.extra_heads = (
+            nn.ModuleDict({str(s): LIOHeads(backbone.channels[s], cfg.head_pool) for s in cfg.extra_stages})
+            if on and cfg.extra_stages
+            else None
+        )
+
+    @property
+    def head_stages(self) -> list[int]:
+        """The stages that carry LIO heads: ``stage`` first (the diagnostics read it), then ``extra_stages``."""
+        return [self.cfg.stage, *self.cfg.extra_stages] if self.heads is not None else []
+
+    def heads_at(self, stage: int) -> LIOHeads:
+        assert self.heads is not None
+        return self.heads if stage == self.cfg.stage else self.extra_heads[str(stage)]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Every training-only parameter (the heads at every head stage)."""
+        return [p for s in self.head_stages for p in self.heads_at(s).parameters()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, K) logits: the plain backbone
@@ -142,13 +168,14 @@ class LIO(nn.Module):
         """A copy of the inference model (backbone + GAP + Linear): no LIO parameter."""
         return copy.deepcopy(self.net).eval()
 
-    def head_outputs(self, maps: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """f, m (and h) from the backbone's stage maps."""
-        assert self.heads is not None
-        f = self.heads.stage_features(maps[self.cfg.stage])  # (B, C, N, N)
-        out = {"f": f, "m": self.heads.mask_logits(f)}  # m (B, N, N)
+    def head_outputs(self, maps: dict[int, torch.Tensor], stage: int | None = None) -> dict[str, torch.Tensor]:
+        """f, m (and h) from the backbone's stage maps, by the heads at ``stage`` (default: the primary ``stage``)."""
+        stage = self.cfg.stage if stage is None else stage
+        heads = self.heads_at(stage)
+        f = heads.stage_features(maps[stage])  # (B, C, N, N)
+        out = {"f": f, "m": heads.mask_logits(f)}  # m (B, N, N)
         if self.cfg.use_scl:
-            out["h"] = self.heads.structure_map(f)  # (B, C/2, N, N)
+            out["h"] = heads.structure_map(f)  # (B, C/2, N, N)
         return out
 
     def centre_and_region(self, m: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +194,8 @@ class LIO(nn.Module):
         [a0, a0p1..a0pK, a1, ...] (``group_size`` 1: plain batches, CE only).
 
         Every image gets CE (the official code trains on anchors and positives alike); every image of a group is in
-        turn the anchor whose pseudo-mask comes from the other K (so the positives get OEL targets too).
+        turn the anchor whose pseudo-mask comes from the other K (so the positives get OEL targets too). With
+        ``extra_stages`` the heads of every further stage s add their terms ``oel_s{s}``, ``scl_s{s}`` likewise.
 
         ``weight`` in [0, 1] scales the gradient that the OEL/SCL losses send into the backbone (the warm-up of
         random-init backbones: 0 = the backbone is trained by CE alone while the heads already learn on its features;
@@ -181,24 +209,27 @@ class LIO(nn.Module):
         if self.heads is None:
             terms["loss"] = loss
             return terms, logits
-        if weight != 1.0:
-            stage = maps[cfg.stage]
-            maps = {**maps, cfg.stage: stage.detach() + weight * (stage - stage.detach())}  # value kept, grad scaled
-        out = self.head_outputs(maps)
-        f, m = out["f"], out["m"]
+        if weight != 1.0:  # value kept, gradient into the backbone scaled
+            maps = {**maps, **{s: maps[s].detach() + weight * (maps[s] - maps[s].detach()) for s in self.head_stages}}
+        groups = None
         if cfg.use_oel:
             if group_size < 2 or x.shape[0] % group_size:
                 raise ValueError(f"OEL needs groups of 1 + K >= 2 same-class images; got a batch of {x.shape[0]}")
             groups = group_indices(x.shape[0] // group_size, group_size, cfg.oel_grouping, x.device)
-            target = pseudo_masks(f.detach() if cfg.detach_pseudo_mask else f, groups)  # M' (B, N, N), Eq. 3
-            terms["oel"] = oel_loss(m, target)
-            loss = loss + cfg.alpha * terms["oel"]
-        if cfg.use_scl:
-            h = out["h"]
-            centre, region = self.centre_and_region(m, h)
-            d, theta = polar_targets(centre, tuple(m.shape[-2:]), cfg.scl_distance_norm)
-            d_hat, theta_hat = self.heads.polar(h, centre)
-            terms["scl"] = scl_loss(d_hat, theta_hat, d, theta, region, cfg.scl_reduction)
-            loss = loss + cfg.beta * terms["scl"]
+        for s in self.head_stages:
+            tag = "" if s == cfg.stage else f"_s{s}"
+            out = self.head_outputs(maps, s)
+            f, m = out["f"], out["m"]
+            if cfg.use_oel:
+                target = pseudo_masks(f.detach() if cfg.detach_pseudo_mask else f, groups)  # M' (B, N, N), Eq. 3
+                terms["oel" + tag] = oel_loss(m, target)
+                loss = loss + cfg.alpha * terms["oel" + tag]
+            if cfg.use_scl:
+                h = out["h"]
+                centre, region = self.centre_and_region(m, h)
+                d, theta = polar_targets(centre, tuple(m.shape[-2:]), cfg.scl_distance_norm)
+                d_hat, theta_hat = self.heads_at(s).polar(h, centre)
+                terms["scl" + tag] = scl_loss(d_hat, theta_hat, d, theta, region, cfg.scl_reduction)
+                loss = loss + cfg.beta * terms["scl" + tag]
         terms["loss"] = loss
         return terms, logits

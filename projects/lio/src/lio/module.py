@@ -61,6 +61,7 @@ class LIOModule(LightningModule):
         scl_centre: Literal["oel", "structure"] = "oel",
         scl_distance_norm: Literal["sqrt2N", "N"] = "sqrt2N",
         scl_reduction: Literal["paper", "official"] = "paper",
+        extra_stages: list[int] | None = None,
         warmup_epochs: int = 0,
         ramp_epochs: int = 0,
         optimizer: OptimizerCallable = _sgd,
@@ -77,6 +78,7 @@ class LIOModule(LightningModule):
         derived = {
             "tiny_widths": list(tiny_widths or [16, 32, 64, 128]),
             "tiny_strides": list(tiny_strides or [1, 2, 2, 2]),
+            "extra_stages": list(extra_stages or []),
         }
         self.cfg = config_from(LIOConfig, self.hparams, **derived)
         self.model = LIO(self.cfg)
@@ -269,7 +271,7 @@ class LIOModule(LightningModule):
         epoch: ``lr_warmup_epochs`` at ``lr_warmup_factor``, then x0.1 at each milestone (paper) or cosine."""
         hp = self.hparams
         backbone = list(self.model.net.backbone.parameters())
-        heads = list(self.model.net.fc.parameters()) + (list(self.model.heads.parameters()) if self.model.heads else [])
+        heads = list(self.model.net.fc.parameters()) + self.model.head_parameters()
         opt = self.optimizer([{"params": backbone, "lr": hp.lr}, {"params": heads, "lr": hp.lr * hp.head_lr_mult}])
         if hp.scheduler == "none" and hp.lr_warmup_epochs <= 0:
             return opt
