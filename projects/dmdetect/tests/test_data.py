@@ -26,6 +26,29 @@ def test_synthetic_shapes_determinism_and_ratio() -> None:
     assert not torch.equal(make_split(w, 50, 2, [0])["image"], make_split(w, 50, 1, [0])["image"])
 
 
+def test_synthetic_text_shortcut_option_and_its_control() -> None:
+    """The default world gives reals and fakes the same caption, so the control changes nothing; the text-shortcut
+    option changes only the fakes' text (by prompt_shift * v), and the control then gives each real that prompt."""
+    w, gens = SyntheticWorld(dim=16), [0, 1, 2, 3]
+    base = make_split(w, 40, 1, gens)
+    assert all(torch.equal(base[k], make_split(w, 40, 1, gens, real_caption="fake_prompt")[k]) for k in base)
+    shift = make_split(w, 40, 1, gens, prompt_shift=0.5)
+    ctl = make_split(w, 40, 1, gens, prompt_shift=0.5, real_caption="fake_prompt")
+    real, fake = base["label"] == 0, base["label"] == 1
+    for k in ("image", "label", "generator"):
+        assert torch.equal(shift[k], base[k]) and torch.equal(ctl[k], base[k])
+    v = torch.from_numpy(w.prompt_direction()).float()
+    torch.testing.assert_close(shift["text"][fake], base["text"][fake] + 0.5 * v)
+    assert torch.equal(shift["text"][real], base["text"][real])
+    # the control: each real (record r) carries the prompt of record r's fakes, so text no longer tells the classes
+    prompts = shift["text"][fake].reshape(len(gens), 40, 16)
+    assert torch.equal(ctl["text"][real], prompts[0]) and torch.equal(ctl["text"][fake], shift["text"][fake])
+    dm = DMDetectDataModule(synthetic_dim=16, synthetic_records=40, synthetic_val_records=20, synthetic_test_records=20,
+                            synthetic_prompt_shift=0.5, real_caption="fake_prompt")  # fmt: skip
+    dm.setup("fit")
+    assert torch.equal(dm.splits["train"]["text"], ctl["text"])
+
+
 def test_synthetic_signal_needs_the_caption() -> None:
     """How far an image is from what its caption predicts (a least-squares map, fitted on training data) separates
     the classes; the image alone (its norm) much less."""

@@ -11,10 +11,11 @@
 
 Images are encoded once by the frozen CLIP (:mod:`dmdetect.encoders`) and cached. Evaluation options: held-out
 generators (``train_generators`` / ``test_generators``), a 1:20 real:fake ratio (only one real in five kept, in every
-split), the text-shortcut control (``real_caption="fake_prompt"``) and the robustness evaluation (``robustness``: a list
-of test-time perturbations such as ``jpeg:75``, each an extra test set). Batches are dicts: ``image (B, Di)``,
-``text (B, Dt)``, ``label (B,)`` (1 = generated), ``generator (B,)`` (index into ``generator_names``, -1 = real), and
-in ``predict`` ``id`` (the image path).
+split), the text-shortcut control (``real_caption="fake_prompt"``; on the synthetic world it acts only with the
+``synthetic_prompt_shift`` option, whose reals and fakes carry different kinds of text) and the robustness evaluation
+(``robustness``: a list of test-time perturbations such as ``jpeg:75``, each an extra test set). Batches are dicts:
+``image (B, Di)``, ``text (B, Dt)``, ``label (B,)`` (1 = generated), ``generator (B,)`` (index into
+``generator_names``, -1 = real), and in ``predict`` ``id`` (the image path).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class DMDetectDataModule(LightningDataModule):
         synthetic_val_records: int = 500,
         synthetic_test_records: int = 1000,
         synthetic_seed: int = 0,
+        synthetic_prompt_shift: float = 0.0,
         # frozen CLIP (folder, elsa_d3, predict)
         clip_model: str = TINY_CLIP,
         clip_pretrained: str | None = None,
@@ -118,6 +120,9 @@ class DMDetectDataModule(LightningDataModule):
         ``train_generators`` / ``test_generators``: generator names to keep (synthetic: ``gen0``..``gen4``, the default
         trains and tests on ``gen0``..``gen3``); ``clip_model`` / ``clip_pretrained``: open_clip architecture and tag or
         checkpoint file (paper: ``ViT-L-14`` / ``openai``; ``None`` = seeded random weights);
+        ``synthetic_prompt_shift``: the synthetic text-shortcut option (fakes carry their caption shifted along a fixed
+        "prompt style" direction, reals their own caption; 0 = the default world, no shortcut; see
+        :mod:`dmdetect.synthetic`);
         ``predict_path``: an image or a folder of images; ``predict_prompt``: the caption of every predicted image
         (default: ``captions.csv`` in the folder, else empty)."""
         super().__init__()
@@ -171,9 +176,10 @@ class DMDetectDataModule(LightningDataModule):
         h = self.hparams
         world = SyntheticWorld(dim=h.synthetic_dim, seed=h.synthetic_seed)
         allg = list(range(len(GENERATORS)))
-        splits = {"train": make_split(world, h.synthetic_records, 1, allg),
-                  "val": make_split(world, h.synthetic_val_records, 2, allg)}  # fmt: skip
-        test = make_split(world, h.synthetic_test_records, 3, allg)
+        text = {"prompt_shift": h.synthetic_prompt_shift, "real_caption": h.real_caption}
+        splits = {"train": make_split(world, h.synthetic_records, 1, allg, **text),
+                  "val": make_split(world, h.synthetic_val_records, 2, allg, **text)}  # fmt: skip
+        test = make_split(world, h.synthetic_test_records, 3, allg, **text)
         if h.robustness:
             log.warning("robustness perturbations apply to images; the synthetic features are evaluated clean only")
         return splits, [test]

@@ -13,11 +13,20 @@ generator artefacts:
 * 1 real : 4 fakes per record as in ELSA D3, or 1 : 20 (only one record in five keeps its real).
 
 Image features alone separate the classes only partly; the image-caption agreement separates them well.
+
+Text-shortcut option (``prompt_shift`` > 0, not the default): in ELSA D3 a real carries its LAION caption
+(``original_prompt``) and its fakes the prompt they were generated from (``positive_prompt``); if the two kinds of
+string differ systematically, the caption alone gives the label away. The option models exactly that difference and
+nothing else: the fakes' prompt is ``t + prompt_shift * v`` (``v`` a fixed unit "prompt style" direction of the world,
+drawn from its own random stream), the real keeps its own caption ``t``, and ``real_caption="fake_prompt"`` (the
+control) gives the real the fakes' prompt instead. With ``prompt_shift = 0`` (the default) both are ``t``, the control
+changes nothing, and every feature is bit-for-bit what it was without the option (no extra random draws).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -44,6 +53,12 @@ class SyntheticWorld:
             "h": h / np.linalg.norm(h),
         }
 
+    def prompt_direction(self) -> np.ndarray:
+        """The unit "prompt style" direction ``v`` (D,) of the text-shortcut option (its own random stream, so the
+        maps above do not depend on it)."""
+        v = np.random.default_rng([self.seed, 7919, 1]).normal(size=self.dim)
+        return v / np.linalg.norm(v)
+
 
 def make_split(
     world: SyntheticWorld,
@@ -51,22 +66,28 @@ def make_split(
     split_seed: int,
     generators: list[int],
     real_every: int = 1,
+    prompt_shift: float = 0.0,
+    real_caption: Literal["own", "fake_prompt"] = "own",
 ) -> dict[str, torch.Tensor]:
     """Features of ``n_records`` records: each real (kept for one record in ``real_every``) and one fake per generator
-    in ``generators``. Returns ``image (N, D)``, ``text (N, D)``, ``label (N,)`` (1 = generated), ``generator (N,)``
-    (index into :data:`GENERATORS`, -1 for reals), float32 / int64."""
+    in ``generators``. ``prompt_shift``: the fakes carry the prompt ``t + prompt_shift * v`` instead of the caption
+    ``t``; ``real_caption="fake_prompt"``: the reals carry the fakes' prompt too (the text-shortcut control). Returns
+    ``image (N, D)``, ``text (N, D)``, ``label (N,)`` (1 = generated), ``generator (N,)`` (index into
+    :data:`GENERATORS`, -1 for reals), float32 / int64."""
     m = world.maps()
     rng = np.random.default_rng([world.seed, split_seed])
     d, k = world.dim, world.latent
     s = rng.normal(size=(n_records, k))  # (R, 16) scenes
     t = s @ m["W_t"].T + 0.3 * rng.normal(size=(n_records, d))  # (R, D) captions
+    prompt = t + prompt_shift * world.prompt_direction() if prompt_shift else t  # (R, D) the fakes' prompts
+    caption = prompt if real_caption == "fake_prompt" else t  # (R, D) the reals' text
     images, texts, labels, gens = [], [], [], []
     keep_real = np.arange(n_records) % real_every == 0
     real = (s + 1.0 * rng.normal(size=(n_records, k))) @ m["W_i"].T + 0.5 * rng.normal(size=(n_records, d))
     hard = rng.random(n_records) < 0.1
     real = real + 1.5 * hard[:, None] * m["h"]
     images.append(real[keep_real])
-    texts.append(t[keep_real])
+    texts.append(caption[keep_real])
     labels.append(np.zeros(keep_real.sum()))
     gens.append(np.full(keep_real.sum(), -1))
     for g in range(len(GENERATORS)):  # draw every generator so a split's fakes do not depend on the list
@@ -74,7 +95,7 @@ def make_split(
         fake = fake + 0.35 * m["u"][g] + 0.175 * m["h"]
         if g in generators:
             images.append(fake)
-            texts.append(t)
+            texts.append(prompt)
             labels.append(np.ones(n_records))
             gens.append(np.full(n_records, g))
     return {
