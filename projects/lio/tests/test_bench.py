@@ -40,3 +40,7 @@ def test_micro_bench_writes_both_ratios(tmp_path: Path) -> None:
     train, infer = d["rows"]
     assert train["images_per_step"] == 8 and len(train["lio"]["micro_s"]) == len(train["plain"]["micro_s"]) == 2
     assert train["overhead_ratio"] > 0 and infer["throughput_ratio"] > 0
+    main(["--device", "cpu", "--backbone", "resnet18", "--image_size", "64", "--anchors", "2", "--micro_groups", "1",
+          "--infer_only", "--infer_repeats", "2", "--n_classes", "5", "--out", str(out)])  # fmt: skip
+    [infer] = json.loads(out.read_text())["rows"]
+    assert infer["pair"].startswith("exported") and len(infer["pair_ratios"]) == 2

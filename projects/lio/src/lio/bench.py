@@ -164,6 +164,7 @@ def main(args: list[str] | None = None) -> dict:
     )
     p.add_argument("--paper_size", action="store_true", help="448 px, 16 anchors; on a CPU also --micro_groups 2")
     p.add_argument("--infer_repeats", type=int, default=None, help="timed inference calls per model (micro mode)")
+    p.add_argument("--infer_only", action="store_true", help="micro mode: only the inference comparison")
     opts = p.parse_args(args)
     gpu = str(opts.device).startswith("cuda")
     size = opts.image_size or (448 if gpu or opts.paper_size else 224)
@@ -273,11 +274,14 @@ def _main_micro(opts: Any, lio: LIO, plain: LIO, make_batch: Callable, size: int
               f" ({time.perf_counter() - t_start:.0f} s elapsed)", flush=True)  # fmt: skip
         write_bench("lio", [row], opts.out, partial=True, peak_rss_mb=_peak_rss_mb(), **meta)
 
-    res = paired_accumulated_steps(
-        {"plain": plain, "lio": lio}, steps_fn, make_batch(), group, opts.micro_groups,
-        steps=opts.steps, warmup=opts.warmup, device=opts.device, progress=progress,
-    )  # fmt: skip
-    train = train_row(res)
+    rows = []
+    if not opts.infer_only:
+        res = paired_accumulated_steps(
+            {"plain": plain, "lio": lio}, steps_fn, make_batch(), group, opts.micro_groups,
+            steps=opts.steps, warmup=opts.warmup, device=opts.device, progress=progress,
+        )  # fmt: skip
+        train = train_row(res)
+        rows.append(train)
     dev = torch.device(opts.device)
     exported = lio.export().to(dev)
     bare = torchvision.models.get_model(opts.backbone.removeprefix("torchvision:"), num_classes=opts.n_classes)
@@ -288,18 +292,21 @@ def _main_micro(opts: Any, lio: LIO, plain: LIO, make_batch: Callable, size: int
     infer = {"pair": "exported LIO inference vs bare torchvision", "exported_s": exp_s, "bare_s": bare_s,
              "exported_calls_s": t["exported"], "bare_calls_s": t["bare"],
              "bare_repeat_spread": (max(t["bare"]) - min(t["bare"])) / bare_s,
-             "throughput_ratio": bare_s / exp_s, "batch": anchors}  # fmt: skip
-    print(
-        f"train step: LIO {train['lio']['step_s']:.2f} s, plain {train['plain']['step_s']:.2f} s -> overhead ratio "
-        f"{train['overhead_ratio']:.3f} (micro-batch ratios {train['micro_ratio_min']:.3f}-"
-        f"{train['micro_ratio_max']:.3f}; {n} images of {size} px in micro-batches of {opts.micro_groups * group})"
-    )
+             "throughput_ratio": bare_s / exp_s, "batch": anchors,
+             "pair_ratios": [b / e for b, e in zip(t["bare"], t["exported"])]}  # fmt: skip
+    rows.append(infer)
+    if not opts.infer_only:
+        print(
+            f"train step: LIO {train['lio']['step_s']:.2f} s, plain {train['plain']['step_s']:.2f} s -> overhead ratio "
+            f"{train['overhead_ratio']:.3f} (micro-batch ratios {train['micro_ratio_min']:.3f}-"
+            f"{train['micro_ratio_max']:.3f}; {n} images of {size} px in micro-batches of {opts.micro_groups * group})"
+        )
     print(f"inference ({anchors} images): exported {exp_s:.3f} s, bare {bare_s:.3f} s -> throughput ratio "
           f"{bare_s / exp_s:.3f} (bare spread {infer['bare_repeat_spread']:.3f})")  # fmt: skip
-    path = write_bench("lio", [train, infer], opts.out, partial=False, peak_rss_mb=_peak_rss_mb(),
+    path = write_bench("lio", rows, opts.out, partial=False, peak_rss_mb=_peak_rss_mb(),
                        seconds_total=time.perf_counter() - t_start, **meta)  # fmt: skip
     print(f"written to {path}")
-    return {"rows": [train, infer], "path": str(path)}
+    return {"rows": rows, "path": str(path)}
 
 
 if __name__ == "__main__":
