@@ -61,15 +61,17 @@ def test_predict_refuses_a_spot_map_with_the_wrong_gene_count(tmp_path: Path) ->
     bad = tmp_path / "s" / "spot_ST" / "extract" / "X" / "p0"
     bad.mkdir(parents=True)
     np.save(bad / "spot_ST.npy", np.zeros((8, 8, 7), dtype=np.float32))
-    with pytest.raises(SystemExit) as exc:
-        main(
+    with pytest.raises(SystemExit) as exc:  # run from tmp_path: nothing may land in the caller's runs/
+        run_cli(
+            main,
             [
                 "predict",
                 f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
                 *FAST,
                 f"--data.predict_path={bad / 'spot_ST.npy'}",
                 f"--data.root={tmp_path / 'none'}",
-            ]
+            ],
+            tmp_path,
         )
     assert exc.value.code == 2
 
