@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
@@ -272,3 +273,6 @@ def test_ddp_two_cpu_processes(slug: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert list((tmp_path / "runs" / slug).glob("version_*/checkpoints/last.ckpt")), proc.stderr[-2000:]
     assert list((tmp_path / "runs" / slug).glob("version_*/test_metrics.json")), proc.stderr[-2000:]
+    if slug == "sami":  # the per-query test rows of both ranks are gathered, one row per test query
+        (rows,) = (tmp_path / "runs" / slug).glob("version_*/test_rows.json")
+        assert sorted(r["index"] for r in json.loads(rows.read_text())) == [0, 1, 2, 3]

@@ -23,6 +23,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
 from paperkit.errors import DataFormatError, PaperkitError
+from paperkit.runs import run_dir
 from sami.constitutions import (
     CHAT_SYSTEM,
     DEFAULT_TEMPLATE,
@@ -216,8 +217,10 @@ class SamiDataModule(LightningDataModule):
             gen = self._load_generator() if self.hparams.generation_backend == "hf" else None
             examples = self.generate_examples(lm, queries, rng, gen)
             source = None
-            if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
-                source = save_training_data(examples, Path(self.trainer.log_dir) / "train_data.json")
+            if self.trainer is not None:
+                folder = run_dir(self.trainer)  # a collective (log_dir broadcasts): every rank calls it
+                if self.trainer.is_global_zero:
+                    source = save_training_data(examples, folder / "train_data.json")
         if len(examples) < 2:
             raise PaperkitError(f"only {len(examples)} training examples survived the filters (need >= 2)")
         n_val = max(1, min(self.hparams.n_val, len(examples) // 4)) if self.hparams.n_val > 0 else 0

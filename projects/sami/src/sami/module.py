@@ -26,7 +26,7 @@ from pytorch_lightning.cli import OptimizerCallable
 
 from paperkit.config import config_from
 from paperkit.errors import PaperkitError
-from paperkit.report import save_json
+from paperkit.report import gather_rows, save_json
 from paperkit.runs import run_dir
 from sami.english import english_score
 from sami.formats import save_eval_responses
@@ -327,15 +327,18 @@ class SamiModule(LightningModule):
         self.log("test/len_base", torch.tensor([r[1] for r in rows]).mean(), batch_size=n, sync_dist=True)
         self.log("test/len_sami", torch.tensor([r[2] for r in rows]).mean(), batch_size=n, sync_dist=True)
         for k in range(n):
-            self._test_rows.append({"query": batch["query"][k], "constitution": batch["win_constitution"][k],
+            self._test_rows.append({"index": int(batch["index"][k]), "query": batch["query"][k],
+                                    "constitution": batch["win_constitution"][k],
                                     "base": base[k], "sami": test[k], "win": rows[k], "mi": float(mi[k]),
                                     "mi_base": float(mi_base[k])})  # fmt: skip
 
     def on_test_epoch_end(self) -> None:
         folder = run_dir(self.trainer)
-        if not self.trainer.is_global_zero or not self._test_rows:
+        # a collective: every rank's queries; DDP's sampler pads with repeats, so one row per query index
+        r = list({x["index"]: x for x in gather_rows(self.trainer, self._test_rows)}.values())
+        r.sort(key=lambda x: x["index"])
+        if not self.trainer.is_global_zero or not r:
             return
-        r = self._test_rows
         cons, qs = [x["constitution"] for x in r], [x["query"] for x in r]
         save_eval_responses(cons, qs, [x["sami"] for x in r], folder / "responses_sami.json")
         save_eval_responses(cons, qs, [x["base"] for x in r], folder / "responses_base.json")
