@@ -54,3 +54,21 @@ def test_fit_resumed_with_ckpt_path_last_matches_an_uninterrupted_run(tmp_path: 
     assert want.keys() == got.keys()
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)
+
+
+def test_all_constitutions_per_query_trains_on_the_positive_and_every_negation(tmp_path: Path) -> None:
+    """``constitutions_per_query: all``: every training example holds C = 4 records, one per combination of the two
+    toy principles and their antitheses (principle order shuffled), and the C x C step trains and tests."""
+    args = ["train", *tiny_trainer_args(), *SMALL, "--data.constitutions_per_query=all"]
+    run = run_cli(main, args, tmp_path, "sami")
+    examples = load_training_data(run / "train_data.json")
+    assert examples
+    for ex in examples:
+        assert len(ex.prompts) == len(ex.responses) == 4
+        kinds = {
+            ("short" if "Be short." in p else "long" if "Be long." in p else "?")
+            + ("/vowels" if "Use vowels." in p else "/consonants" if "Use consonants." in p else "/?")
+            for p in ex.prompts
+        }
+        assert kinds == {"short/vowels", "short/consonants", "long/vowels", "long/consonants"}, ex.prompts
+    assert "test/mi" in json.loads((run / "test_metrics.json").read_text())

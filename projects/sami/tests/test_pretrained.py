@@ -64,6 +64,26 @@ def test_kl_term_is_zero_at_the_start_and_trained(tiny_lm_dir: Path) -> None:
     torch.testing.assert_close(terms["loss"], 0.5 * (terms["loss_row"] + terms["loss_col"]) + 0.5 * terms["kl"])
 
 
+@pytest.mark.parametrize("lora_r", [0, 4])
+def test_kl_term_grows_once_the_policy_moves_and_reaches_the_trained_parameters(tiny_lm_dir: Path, lora_r: int) -> None:
+    """After a few steps KL(pi || pi_ref) > 0 and has a gradient, for full fine-tuning (a frozen copy as reference)
+    and for LoRA (the same module with its adapters disabled, where a KL computed inside the disabled context would
+    stay exactly 0)."""
+    m = SamiModule(name_or_path=str(tiny_lm_dir), kl_beta=0.5, lora_r=lora_r)
+    params = [p for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.5)
+    batch = _batch(m.tokenizer)
+    for _ in range(3):
+        opt.zero_grad()
+        m.loss_terms(batch)["loss"].backward()
+        opt.step()
+    opt.zero_grad()
+    kl = m.loss_terms(batch)["kl"]
+    assert float(kl) > 1e-4
+    kl.backward()
+    assert sum(float(p.grad.abs().sum()) for p in params if p.grad is not None) > 0
+
+
 def test_lora_trains_adapters_only_and_exports_a_loadable_merged_model(tiny_lm_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 

@@ -24,12 +24,16 @@ VARIANTS = [
     Variant("SAMI (no EOS, official)", ("ablations/no_eos.yaml",)),
     Variant("SAMI + KL 0.5", ("ablations/kl.yaml",)),
     Variant("SAMI LoRA r=8", ("ablations/lora.yaml",)),
+    Variant("SAMI, all 4 constitutions per query", ("ablations/all_constitutions.yaml",)),
 ]
 
 
 def main(args: list[str] | None = None) -> dict:
     p = compare_arg_parser(__doc__.splitlines()[0], [v.name for v in VARIANTS])
     p.add_argument("--iterate", action="store_true", help="also 3 iterations, restart vs continue, per seed")
+    p.add_argument("--iterate_config", action="append", default=[],
+                   help="extra config file(s) for the iterate runs, e.g. projects/sami/configs/ablations/"
+                   "all_constitutions.yaml")  # fmt: skip
     opts = p.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = ["--trainer.enable_progress_bar=false", "--torch_threads=1"]
@@ -38,7 +42,10 @@ def main(args: list[str] | None = None) -> dict:
         rows = {}
         for mode in ("restart", "continue"):
             for seed in opts.seeds:
-                res = sami_main(["iterate", "--iterations=3", f"--mode={mode}", *base, f"--seed_everything={seed}"])
+                extra = [a for c in opts.iterate_config for a in ("--config", c)]
+                res = sami_main(
+                    ["iterate", "--iterations=3", f"--mode={mode}", *base, *extra, f"--seed_everything={seed}"]
+                )
                 rows[f"{mode}/{seed}"] = res["iterations"]
                 save_json(rows, f"{opts.out or 'runs/compare/sami'}/iterate.json")  # after every run
         out["iterate"] = rows

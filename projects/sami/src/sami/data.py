@@ -100,6 +100,7 @@ class SamiDataModule(LightningDataModule):
         generation_backend: Literal["hf", "vllm"] = "hf",
         filters: list[str] | None = None,
         drop_identical: bool = True,
+        constitutions_per_query: Literal["pair", "all"] = "pair",
         shuffle_principles: bool = True,
         append_eos: bool = True,
         batch_size: int = 8,
@@ -161,9 +162,14 @@ class SamiDataModule(LightningDataModule):
     def generate_examples(
         self, lm: Any, queries: list[str], rng: random.Random, generator: Any = None
     ) -> list[Example]:
-        """One random pair per query; the policy answers under both constitutions; filtered queries dropped."""
-        chosen = [self.pairs[rng.randrange(len(self.pairs))] for _ in queries]
-        cons = [[p.positive, p.negative] for p in chosen]
+        """One random pair per query (the paper's C = 2), or with ``constitutions_per_query: all`` the positive and
+        every negation of it (C = 4 for two principles, as in the MI estimate); the policy answers under each
+        constitution; filtered queries dropped."""
+        if self.hparams.constitutions_per_query == "all":
+            cons = [mi_constitutions(self.pairs) for _ in queries]
+        else:
+            chosen = [self.pairs[rng.randrange(len(self.pairs))] for _ in queries]
+            cons = [[p.positive, p.negative] for p in chosen]
         prompts = [self.format(c, q) for cs, q in zip(cons, queries) for c in cs]
         seed = rng.randrange(2**31)
         if self.hparams.generation_backend == "vllm":  # optional: the model folder that writes the data, on a GPU
@@ -180,7 +186,8 @@ class SamiDataModule(LightningDataModule):
             texts = lm.generate_texts(prompts, model=generator, seed=seed)
         out = []
         for k, (q, cs) in enumerate(zip(queries, cons)):
-            resp = texts[2 * k : 2 * k + 2]
+            c = len(cs)
+            resp = texts[c * k : c * k + c]
             if not keep_example(resp, self.filters, self.hparams.drop_identical):
                 continue
             train_cons = [shuffle_principles(c, rng) if self.hparams.shuffle_principles else c for c in cs]

@@ -37,6 +37,7 @@ __all__ = [
     "LengthNorm",
     "SamiLossConfig",
     "build_sequences",
+    "kl_from_logits",
     "kl_to_reference",
     "logprob_matrix",
     "mi_lower_bound",
@@ -180,11 +181,19 @@ def kl_to_reference(
     attention_mask: torch.Tensor,
     response_mask: torch.Tensor,
 ) -> torch.Tensor:
-    """Mean over response tokens of KL(pi(. | prefix) || pi_ref(. | prefix)), full-vocabulary, on (N, T) sequences."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    """Mean over response tokens of KL(pi(. | prefix) || pi_ref(. | prefix)), full-vocabulary, on (N, T) sequences.
+
+    ``model`` and ``reference`` must be two modules. For a LoRA policy whose reference is the same module with its
+    adapters disabled, compute the reference logits inside that context and the policy's outside it, then call
+    :func:`kl_from_logits` (calling this function inside the context would compare the base model with itself)."""
     with torch.no_grad():
-        ref = reference(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
-    logp, logq = logits.log_softmax(-1), ref.log_softmax(-1)
+        ref = reference(input_ids=input_ids, attention_mask=attention_mask).logits
+    return kl_from_logits(model(input_ids=input_ids, attention_mask=attention_mask).logits, ref, response_mask)
+
+
+def kl_from_logits(logits: torch.Tensor, ref_logits: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over response tokens of KL(pi || pi_ref) from (N, T, V) next-token logits of the same sequences."""
+    logp, logq = logits[:, :-1].float().log_softmax(-1), ref_logits[:, :-1].float().log_softmax(-1)
     kl = (logp.exp() * (logp - logq)).sum(-1)  # (N, T-1)
     mask = response_mask[:, 1:].to(kl.dtype)
     return (kl * mask).sum() / mask.sum().clamp_min(1.0)

@@ -36,7 +36,7 @@ from sami.model import (
     LengthNorm,
     SamiLossConfig,
     build_sequences,
-    kl_to_reference,
+    kl_from_logits,
     logprob_matrix,
     mi_lower_bound,
     response_logprobs,
@@ -213,8 +213,10 @@ class SamiModule(LightningModule):
             c = round(math.sqrt(cc))
             diag = torch.arange(c, device=self.device) * (c + 1)  # own-constitution sequences (i, i)
             seq = {k: batch[k][:, diag].reshape(b * c, t) for k in ("input_ids", "attention_mask", "response_mask")}
-            with self.reference_forward() as ref:
-                kl = kl_to_reference(self.policy, ref, seq["input_ids"], seq["attention_mask"], seq["response_mask"])
+            ids, att = seq["input_ids"], seq["attention_mask"]
+            with self.reference_forward() as ref, torch.no_grad():  # LoRA: the same module, adapters disabled
+                ref_logits = ref(input_ids=ids, attention_mask=att).logits
+            kl = kl_from_logits(self.policy(input_ids=ids, attention_mask=att).logits, ref_logits, seq["response_mask"])
             terms["kl"] = kl
             terms["loss"] = terms["loss"] + self.cfg.kl_beta * kl
         return terms
