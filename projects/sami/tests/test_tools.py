@@ -84,3 +84,43 @@ def test_vllm_backend_calls_vllm_with_the_generation_settings(monkeypatch: pytes
     assert got == [" an answer"] * 2  # cut at the stop string, as the HF backend
     assert calls["init"] == ("some/folder", 3)
     assert calls["params"] == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "stop": ["Human:", "###"]}
+
+
+def test_principle_check_rejects_off_point_sentences() -> None:
+    from sami.principles import KEYWORDS, principle_ok
+
+    pos, neg = KEYWORDS["concise"]
+    assert principle_ok("Be concise: answer in a few words.", pos)
+    assert not principle_ok("Awesome, I'm ready. I'm ready.", pos)  # SmolLM2's greedy answer: off the point
+    assert not principle_ok("I am a concise assistant and answer briefly.", pos)  # speaks as the assistant
+    assert not principle_ok("Concise.", pos)  # too short
+    assert principle_ok("Give long answers with plenty of detail.", neg)
+    assert not principle_ok("Be concise.", neg, other="Be concise.")
+
+
+def test_principle_writer_retries_until_a_sentence_passes_and_records_every_attempt(monkeypatch) -> None:
+    import sami.principles as pr
+
+    answers = iter(["Awesome, I'm ready.", "Keep every answer short and concise.", "Use long, detailed answers."])
+    calls = []
+
+    def fake_ask(model, tokenizer, what, max_new_tokens, temperature=0.0, seed=0):
+        calls.append((what, temperature, seed))
+        return next(answers)
+
+    monkeypatch.setattr(pr, "_ask", fake_ask)
+    principle, tried = pr.write_principle(None, None, "concise", *pr.DESCRIPTIONS["concise"], attempts=3)
+    assert principle.text == "Keep every answer short and concise." and principle.antithesis.startswith("Use long")
+    assert tried == {"principle": ["Awesome, I'm ready.", "Keep every answer short and concise."],
+                     "antithesis": ["Use long, detailed answers."]}  # fmt: skip
+    assert [c[1] for c in calls] == [0.0, 0.8, 0.0]  # greedy first, then sampled; greedy again for the antithesis
+
+
+def test_principle_writer_without_a_usable_sentence_is_a_clear_error(tiny_lm_dir: Path, tmp_path: Path,
+                                                                     capsys) -> None:  # fmt: skip
+    with pytest.raises(SystemExit) as exc:  # a random tiny model writes nothing that names "concise"
+        main(["write-principles", f"--model={tiny_lm_dir}", "--names", "concise", "--attempts=2",
+              f"--out={tmp_path / 'p'}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no usable principle for 'concise' in 2 attempts" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()

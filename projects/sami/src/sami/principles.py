@@ -1,9 +1,14 @@
 """The principle writer (paper Sec. 3: a strong model writes each principle and its antithesis) and ``sami generate``.
 
 ``sami write-principles --model DIR [--gguf_file F] --names concise list --out DIR`` asks a local instruct model
-(its chat template, greedy) to state each named principle and its antithesis in one sentence, and writes
-``principles.json`` and the official constitution files ``<n>.json`` (the six pairs of two principles).
-The official prompt was not released; ours is below (``WRITER_PROMPT``).
+(its chat template, one worked example turn first: ``WRITER_EXAMPLE``) to state each named principle and its
+antithesis in one sentence, and writes ``principles.json`` and the official constitution files ``<n>.json`` (the six
+pairs of two principles). The official prompt was not released; ours is below (``WRITER_PROMPT``).
+
+A small model often answers off the point ("Awesome, I'm ready."), so each sentence is checked
+(:func:`principle_ok`: 4-30 words, names its property by one of ``KEYWORDS``, not in the first person, not equal to
+the other side) and the writer tries again, greedy first, then up to ``--attempts - 1`` samples at T = 0.8; every
+attempt is recorded in ``principles.json``. If no attempt passes it is an error, never a silent fallback.
 
 ``sami generate --model DIR --queries FILE --out FILE`` writes the model's responses to the queries under one
 constitution in the official eval-responses format.
@@ -28,7 +33,7 @@ from sami.constitutions import (
 from sami.formats import load_queries, save_eval_responses
 from sami.generation import generate_responses, generate_responses_vllm
 
-__all__ = ["WRITER_PROMPT", "generate_main", "write_principle", "write_principles_main"]
+__all__ = ["KEYWORDS", "WRITER_PROMPT", "generate_main", "principle_ok", "write_principle", "write_principles_main"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ WRITER_PROMPT = (
     "Write one short sentence, an instruction to an AI assistant, that tells it to {what} when it answers. "
     "Reply with the sentence only."
 )
+WRITER_EXAMPLE = ("be polite", "Always answer politely and respectfully.")
 DESCRIPTIONS = {
     "concise": ("be concise and answer in a few words", "be verbose and give long answers with unnecessary detail"),
     "list": ("answer as a bulleted list", "answer in flowing prose paragraphs and never use lists"),
@@ -44,23 +50,68 @@ DESCRIPTIONS = {
 }
 
 
-def _ask(model, tokenizer, text: str, max_new_tokens: int) -> str:
+# words that a sentence stating the principle (first) or its antithesis (second) must contain one of
+KEYWORDS = {
+    "concise": (("concise", "brief", "short", "few words", "succinct"), ("verbose", "long", "detail", "lengthy")),
+    "list": (("list", "bullet"), ("prose", "paragraph")),
+    "helpful": (("helpful", "clear", "deep"), ("vague", "ambiguous", "unclear")),
+    "harmless": (("legal", "ethical", "harm"), ("directly", "every request")),
+}
+_FIRST_PERSON = ("i'm", "i am", "i will", "i'll", "i can", "my ")
+
+
+def principle_ok(text: str, keywords: tuple[str, ...], other: str | None = None) -> bool:
+    """A usable principle sentence: 4-30 words, names its property (one of ``keywords``), addresses the assistant
+    rather than speaking as it (no first person), and differs from the other side's sentence."""
+    low = f" {text.lower()} "
+    return (4 <= len(text.split()) <= 30 and any(k in low for k in keywords)
+            and not any(f" {p}" in low for p in _FIRST_PERSON) and text != other)  # fmt: skip
+
+
+def _ask(model, tokenizer, what: str, max_new_tokens: int, temperature: float = 0.0, seed: int = 0) -> str:
+    ex_what, ex_answer = WRITER_EXAMPLE
+    turns = [{"role": "user", "content": WRITER_PROMPT.format(what=ex_what)},
+             {"role": "assistant", "content": ex_answer},
+             {"role": "user", "content": WRITER_PROMPT.format(what=what)}]  # fmt: skip
     if getattr(tokenizer, "chat_template", None):
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                               add_generation_prompt=True)  # fmt: skip
+        prompt = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
     else:
-        prompt = f"Human: {text}\n\nAssistant:"
-    out = generate_responses(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, stop=("\n",))[0].strip()
+        prompt = "".join(f"{'Human' if t['role'] == 'user' else 'Assistant'}: {t['content']}\n\n" for t in turns)
+        prompt += "Assistant:"
+    out = generate_responses(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, stop=("\n",),
+                             temperature=temperature, seed=seed)[0].strip()  # fmt: skip
     return out.strip('"').strip()
 
 
-def write_principle(model, tokenizer, name: str, positive: str, negative: str, max_new_tokens: int = 48) -> Principle:
-    """The model states the principle and its antithesis (one sentence each)."""
-    text = _ask(model, tokenizer, WRITER_PROMPT.format(what=positive), max_new_tokens)
-    anti = _ask(model, tokenizer, WRITER_PROMPT.format(what=negative), max_new_tokens)
-    if not text or not anti:
-        raise PaperkitError(f"the principle writer returned an empty principle or antithesis for '{name}'")
-    return Principle(name, text, anti)
+def _write_one(model, tokenizer, what: str, keywords: tuple[str, ...], other: str | None, attempts: int,
+               max_new_tokens: int, tried: list[str]) -> str | None:  # fmt: skip
+    for k in range(attempts):
+        text = _ask(model, tokenizer, what, max_new_tokens, temperature=0.0 if k == 0 else 0.8, seed=k)
+        tried.append(text)
+        if principle_ok(text, keywords, other):
+            return text
+    return None
+
+
+def write_principle(model, tokenizer, name: str, positive: str, negative: str, max_new_tokens: int = 48,
+                    attempts: int = 8) -> tuple[Principle, dict[str, list[str]]]:  # fmt: skip
+    """The model states the principle and its antithesis (one sentence each), each checked by :func:`principle_ok`
+    and retried (greedy, then sampled); returns the principle and every attempt."""
+    pos_kw, neg_kw = KEYWORDS.get(name, ((), ()))
+    tried: dict[str, list[str]] = {"principle": [], "antithesis": []}
+    text = _write_one(model, tokenizer, positive, pos_kw, None, attempts, max_new_tokens, tried["principle"])
+    anti = None
+    if text is not None:
+        anti = _write_one(model, tokenizer, negative, neg_kw, text, attempts, max_new_tokens, tried["antithesis"])
+    if text is None or anti is None:
+        side = "principle" if text is None else "antithesis"
+        raise PaperkitError(
+            f"the principle writer wrote no usable {side} for '{name}' in {attempts} attempts (a sentence of 4-30 "
+            f"words naming one of {list(pos_kw if text is None else neg_kw)}, not in the first person); the last "
+            f"attempt was {tried[side][-1]!r}. Try more --attempts or a stronger --model, or write the "
+            "principles yourself (a constitution folder for --data.constitutions)."
+        )
+    return Principle(name, text, anti), tried
 
 
 def write_principles_main(argv: list[str]) -> dict:
@@ -69,14 +120,20 @@ def write_principles_main(argv: list[str]) -> dict:
     p.add_argument("--gguf_file", default=None)
     p.add_argument("--names", nargs="+", default=["concise", "list"], choices=sorted(DESCRIPTIONS))
     p.add_argument("--out", required=True, help="folder for principles.json and the constitution files")
+    p.add_argument("--attempts", type=int, default=8, help="tries per sentence (greedy, then sampled at T = 0.8)")
+    p.add_argument("--eos_token", default=None, help="override a wrong EOS (SmolLM2's GGUF: <|im_end|>)")
     opts = p.parse_args(argv)
-    from sami.module import load_causal_lm
+    from sami.module import load_causal_lm, set_eos_token
 
     model, tok = load_causal_lm(opts.model, opts.gguf_file)
-    principles = [write_principle(model, tok, n, *DESCRIPTIONS[n]) for n in opts.names]
+    if opts.eos_token:
+        set_eos_token(model, tok, opts.eos_token)
+    written = [write_principle(model, tok, n, *DESCRIPTIONS[n], attempts=opts.attempts) for n in opts.names]
+    principles = [x for x, _ in written]
     out = Path(opts.out)
     files = save_constitutions(pairs_from_principles(principles), out)
-    (out / "principles.json").write_text(json.dumps([vars(x) for x in principles], indent=2) + "\n")
+    record = [{**vars(x), "attempts": tried} for x, tried in written]
+    (out / "principles.json").write_text(json.dumps(record, indent=2) + "\n")
     for x in principles:
         log.info("%s: %r / antithesis %r", x.name, x.text, x.antithesis)
     return {"principles": [vars(x) for x in principles], "files": [str(f) for f in files]}
