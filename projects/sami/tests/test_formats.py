@@ -46,6 +46,9 @@ def test_constitution_files_round_trip_in_the_official_format(tmp_path: Path) ->
     save_constitutions(pairs, tmp_path / "out")
     assert load_constitutions(tmp_path / "out") == pairs
     assert json.loads((tmp_path / "out" / "0.json").read_text()) == official
+    # a `sami write-principles` folder: principles.json beside the numbered files is not read as a constitution
+    (tmp_path / "out" / "principles.json").write_text(json.dumps([{"name": "concise", "text": "Be concise."}]))
+    assert load_constitutions(tmp_path / "out") == pairs
 
 
 def test_mi_constitutions_are_every_combination_in_one_order() -> None:

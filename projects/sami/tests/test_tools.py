@@ -96,6 +96,13 @@ def test_principle_check_rejects_off_point_sentences() -> None:
     assert not principle_ok("Concise.", pos)  # too short
     assert principle_ok("Give long answers with plenty of detail.", neg)
     assert not principle_ok("Be concise.", neg, other="Be concise.")
+    # turned into the antithesis: SmolLM2's first tries for "verbose" (session 27)
+    assert not principle_ok("To be verbose and give long answers is an absolute no!", neg, opposite=pos)
+    assert not principle_ok("When answering a question, provide concise and clear answers.", neg, opposite=pos)
+    assert principle_ok("Never be concise: give long answers with plenty of detail.", neg, opposite=pos)
+    lpos, lneg = KEYWORDS["list"]
+    assert principle_ok("Always respond in flowing prose paragraphs and avoid using lists.", lneg, opposite=lpos)
+    assert not principle_ok("Do not answer in prose paragraphs.", lneg, opposite=lpos)
 
 
 def test_principle_writer_retries_until_a_sentence_passes_and_records_every_attempt(monkeypatch) -> None:

@@ -177,6 +177,8 @@ def load_constitutions(path: str | Path) -> list[ConstitutionPair]:
     if path.is_dir():
         files = sorted(path.glob("*.json"), key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0,
                                                             p.name))  # fmt: skip
+        if any(f.stem.isdigit() for f in files):  # the official numbering; other JSON beside it (the writer's
+            files = [f for f in files if f.stem.isdigit()]  # principles.json) is not a constitution
         if not files:
             raise DataNotFoundError("constitutions", path, missing=["0.json"], expected=["0.json", "1.json", "..."])
         return [_pair_from_json(_read_json(f), f, f.name) for f in files]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 
 from paperkit.errors import PaperkitError
@@ -58,14 +59,25 @@ KEYWORDS = {
     "harmless": (("legal", "ethical", "harm"), ("directly", "every request")),
 }
 _FIRST_PERSON = ("i'm", "i am", "i will", "i'll", "i can", "my ")
+_NEGATIONS = re.compile(r"\b(?:no|not|never|avoid|avoiding|don't|do not|without|nor)\b")
 
 
-def principle_ok(text: str, keywords: tuple[str, ...], other: str | None = None) -> bool:
+def principle_ok(text: str, keywords: tuple[str, ...], other: str | None = None,
+                 opposite: tuple[str, ...] = ()) -> bool:  # fmt: skip
     """A usable principle sentence: 4-30 words, names its property (one of ``keywords``), addresses the assistant
-    rather than speaking as it (no first person), and differs from the other side's sentence."""
+    rather than speaking as it (no first person), differs from the other side's sentence, and does not turn into its
+    own antithesis: every negation must be followed by one of the ``opposite`` side's words ("avoid using lists" in
+    the prose principle passes, "being verbose is an absolute no" as the verbose principle fails), and an opposite
+    word may only appear after a negation ("give concise answers" as the verbose principle fails)."""
     low = f" {text.lower()} "
-    return (4 <= len(text.split()) <= 30 and any(k in low for k in keywords)
-            and not any(f" {p}" in low for p in _FIRST_PERSON) and text != other)  # fmt: skip
+    if not (4 <= len(text.split()) <= 30 and any(k in low for k in keywords) and text != other):
+        return False
+    if any(f" {p}" in low for p in _FIRST_PERSON):
+        return False
+    negs = [m.start() for m in _NEGATIONS.finditer(low)]
+    if any(not any(o in low[n:] for o in opposite) for n in negs):
+        return False
+    return all(negs and min(negs) < low.index(o) for o in opposite if o in low)
 
 
 def _ask(model, tokenizer, what: str, max_new_tokens: int, temperature: float = 0.0, seed: int = 0) -> str:
@@ -83,12 +95,12 @@ def _ask(model, tokenizer, what: str, max_new_tokens: int, temperature: float = 
     return out.strip('"').strip()
 
 
-def _write_one(model, tokenizer, what: str, keywords: tuple[str, ...], other: str | None, attempts: int,
-               max_new_tokens: int, tried: list[str]) -> str | None:  # fmt: skip
+def _write_one(model, tokenizer, what: str, keywords: tuple[str, ...], opposite: tuple[str, ...], other: str | None,
+               attempts: int, max_new_tokens: int, tried: list[str]) -> str | None:  # fmt: skip
     for k in range(attempts):
         text = _ask(model, tokenizer, what, max_new_tokens, temperature=0.0 if k == 0 else 0.8, seed=k)
         tried.append(text)
-        if principle_ok(text, keywords, other):
+        if principle_ok(text, keywords, other, opposite):
             return text
     return None
 
@@ -99,10 +111,12 @@ def write_principle(model, tokenizer, name: str, positive: str, negative: str, m
     and retried (greedy, then sampled); returns the principle and every attempt."""
     pos_kw, neg_kw = KEYWORDS.get(name, ((), ()))
     tried: dict[str, list[str]] = {"principle": [], "antithesis": []}
-    text = _write_one(model, tokenizer, positive, pos_kw, None, attempts, max_new_tokens, tried["principle"])
+    text = _write_one(model, tokenizer, positive, pos_kw, neg_kw, None, attempts, max_new_tokens, tried["principle"])
     anti = None
     if text is not None:
-        anti = _write_one(model, tokenizer, negative, neg_kw, text, attempts, max_new_tokens, tried["antithesis"])
+        anti = _write_one(
+            model, tokenizer, negative, neg_kw, pos_kw, text, attempts, max_new_tokens, tried["antithesis"]
+        )
     if text is None or anti is None:
         side = "principle" if text is None else "antithesis"
         raise PaperkitError(
