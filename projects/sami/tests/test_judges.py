@@ -8,7 +8,7 @@ import json
 import pytest
 
 from paperkit.testing import Response, local_http_server
-from sami.english import CONCISE_WORDS, english_score
+from sami.english import CONCISE_WORDS, english_score, list_items
 from sami.judges import ChatJudge, JudgeError, OpenAIBackend, RuleJudge, parse_verdict, win_rates
 from sami.toy import toy_score
 
@@ -26,12 +26,28 @@ def test_toy_rule_judge_scores_the_principles() -> None:
 def test_english_rule_judge_prefers_short_lists() -> None:
     short_list = "- boil water\n- add tea\n- wait"
     prose = " ".join(["Tea is a drink that many people enjoy in the morning."] * 6)
-    long_list = "\n".join(f"- step {k}: boil the water, then wait a little before the next step" for k in range(3))
-    assert english_score(short_list) == pytest.approx(0.5 * (1 - 8 / CONCISE_WORDS) + 0.5)  # 8 words ("-" counts)
+    long_list = (
+        "- boil the water in a kettle and wait until it bubbles hard\n"
+        "- put one tea bag in a cup and pour the hot water over it\n"
+        "- wait three or four minutes, then take the bag out and drink"
+    )
+    assert english_score(short_list) == pytest.approx(0.5 * (1 - 5 / CONCISE_WORDS) + 0.5)  # 5 alphabetic words
     assert english_score(prose) == 0.0  # 66 words, no list
     assert english_score("Boil water and add tea.") == pytest.approx(0.5 * (1 - 5 / CONCISE_WORDS))
     # graded concision: of two lists the shorter one scores higher (a pass/fail limit tied them)
     assert 0.5 < english_score(long_list) < english_score(short_list) < 1.0
+
+
+def test_english_rule_judge_scores_content_not_list_markers() -> None:
+    """The exploits SAMI found on SmolLM2 (session 27) score below a real list: bare numbering, and repeated items."""
+    real = "1. Practice mindfulness and meditation 2. Get enough sleep 3. Eat a balanced diet"  # inline numbering
+    assert list_items(real) == ["practice mindfulness and meditation", "get enough sleep", "eat a balanced diet"]
+    assert english_score("1. 1. 2. 3. 4. 5. 6. 7. 8. 9. 10. 11. 12. 13. 14") == 0.0  # no word: nothing to judge
+    assert list_items("- a\n- b\n- c") == [] and english_score("- a\n- b\n- c") == pytest.approx(0.5 * (1 - 3 / 60))
+    repeated = "1. Use a blanket. 2. Use a blanket. 3. Use a blanket."
+    assert list_items(repeated) == ["use a blanket"]  # counts once: half the list credit
+    assert english_score(repeated) < english_score("1. Use a blanket. 2. Wear a hat. 3. Drink tea.")
+    assert english_score(real) > english_score("Practice mindfulness and meditation, get enough sleep, eat well.")
 
 
 def test_win_rates_randomise_the_order_and_count_ties_half() -> None:
@@ -92,3 +108,20 @@ def test_a_local_hf_model_as_the_judge(tiny_lm_dir) -> None:
     verdict = ChatJudge(Recording(model, tok, max_new_tokens=4)).compare(POS, "q", " a", " b")
     assert verdict == 0.5  # a random model does not answer "Final Response: A|B": counted as a tie
     assert "Response A:  a" in prompts[0] and "Response B:  b" in prompts[0]
+
+
+def test_rescore_rejudges_saved_rows_with_both_judges(tmp_path, capsys) -> None:
+    from sami.rescore import main as rescore
+
+    rows = [{"base": "1. Boil the water\n2. Add the tea bag", "sami": "1. 1. 2. 3. 4. 5. 6."},
+            {"base": "Boil water and add tea, then wait a while.", "sami": "- boil water\n- add tea"}]  # fmt: skip
+    (tmp_path / "test_rows.json").write_text(json.dumps(rows))
+    res = rescore([str(tmp_path), "--out", str(tmp_path / "r.json")])[str(tmp_path / "test_rows.json")]
+    assert res["win_rate_line_judge"] == 1.0  # the old judge prefers bare numbering to a real list
+    assert res["win_rate_content_judge"] == 0.5  # the content judge does not: one loss, one win
+    assert json.loads((tmp_path / "r.json").read_text())
+    from paperkit.errors import run_script
+
+    with pytest.raises(SystemExit) as exc:  # as `python -m sami.rescore` runs it
+        run_script(lambda: rescore([str(tmp_path / "nope")]))
+    assert exc.value.code == 2 and "test_rows.json" in capsys.readouterr().err

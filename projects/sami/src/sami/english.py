@@ -3,8 +3,11 @@
 everyday questions, and the rule judge.
 
 The rule judge for the positive constitution (concise + list) scores a response as
-``0.5 * max(0, 1 - words / CONCISE_WORDS) + 0.5 * (fraction of its non-empty lines that are list items, 1 if >= 2
-items)``; ties (equal scores) count 0.5 in a win rate. The concision term is graded: a pass/fail word limit gave
+``0.5 * max(0, 1 - words / CONCISE_WORDS) + 0.5 * listed`` on content only (:func:`english_score`); ties (equal
+scores) count 0.5 in a win rate. Until session 27 ``listed`` was the fraction of lines that start like a list item,
+and every whitespace-separated token was a word: SmolLM2 trained with SAMI learnt to answer "1. 1. 2. 3. 4. ... 14",
+which that judge preferred to the base model's real lists (win rate 1.0 on two seeds: a judge exploit; see the README).
+The concision term is graded: a pass/fail word limit gave
 SmolLM2's greedy answers the top score under the positive *and* the negative constitution (every answer is a short
 list when generation stops at 48-64 tokens), so no policy could beat the base model.
 """
@@ -15,7 +18,14 @@ import re
 
 from sami.constitutions import Principle
 
-__all__ = ["CONCISE_WORDS", "ENGLISH_PRINCIPLES", "ENGLISH_QUERIES", "english_score"]
+__all__ = [
+    "CONCISE_WORDS",
+    "ENGLISH_PRINCIPLES",
+    "ENGLISH_QUERIES",
+    "english_score",
+    "english_score_lines",
+    "list_items",
+]
 
 ENGLISH_PRINCIPLES = (
     Principle("concise", "Be concise: answer in a few words, at most two short sentences.",
@@ -25,7 +35,8 @@ ENGLISH_PRINCIPLES = (
 )  # fmt: skip
 
 CONCISE_WORDS = 60
-_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S")
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_MARKER = re.compile(r"(?:^|(?<=\s))(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 
 ENGLISH_QUERIES = (
     "How do I make a cup of tea?", "What should I pack for a weekend camping trip?", "How can I sleep better?",
@@ -58,12 +69,41 @@ ENGLISH_QUERIES = (
 
 
 def english_score(response: str) -> float:
-    """Rule judge for "Be concise" + "Answer as a bulleted list" (0..1)."""
-    words = response.split()
+    """Rule judge for "Be concise" + "Answer as a bulleted list" (0..1), on content only (session 27):
+    ``0.5 * max(0, 1 - words / CONCISE_WORDS) + 0.5 * listed``, where words are alphabetic words and ``listed`` is
+    1 for >= 2 distinct list items with content, 0.5 for one, else 0. An item is the text after a marker ("- ", "* ",
+    "• " or "3. " / "3) ", at a line start or inline after a space) with at least two alphabetic words; repeated items
+    count once. A response without any alphabetic word scores 0."""
+    words = _WORD.findall(response)
     if not words:
         return 0.0
     concise = max(0.0, 1.0 - len(words) / CONCISE_WORDS)  # graded: shorter is more concise
+    return 0.5 * concise + 0.5 * min(1.0, 0.5 * len(list_items(response)))
+
+
+_LINE_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S")
+
+
+def english_score_lines(response: str) -> float:
+    """The judge before session 27 (kept to reproduce logged win rates; exploitable by bare numbering): whitespace
+    tokens as words, list-ness = 1 for >= 2 lines that start like a list item, else the fraction of such lines."""
+    words = response.split()
+    if not words:
+        return 0.0
+    concise = max(0.0, 1.0 - len(words) / CONCISE_WORDS)
     lines = [ln for ln in response.splitlines() if ln.strip()]
-    items = sum(bool(_ITEM.match(ln)) for ln in lines)
-    listed = 1.0 if items >= 2 else items / max(len(lines), 1)
-    return 0.5 * concise + 0.5 * listed
+    items = sum(bool(_LINE_ITEM.match(ln)) for ln in lines)
+    return 0.5 * concise + 0.5 * (1.0 if items >= 2 else items / max(len(lines), 1))
+
+
+def list_items(response: str) -> list[str]:
+    """The distinct list items with content of a response (see :func:`english_score`), as lower-case word strings."""
+    parts = _MARKER.split(response)
+    if len(parts) < 2:  # no marker at all: prose
+        return []
+    out: list[str] = []
+    for part in parts[1:]:  # the text before the first marker is not an item
+        item = " ".join(w.lower() for w in _WORD.findall(part))
+        if len(item.split()) >= 2 and item not in out:
+            out.append(item)
+    return out
