@@ -124,4 +124,14 @@ def test_rescore_rejudges_saved_rows_with_both_judges(tmp_path, capsys) -> None:
 
     with pytest.raises(SystemExit) as exc:  # as `python -m sami.rescore` runs it
         run_script(lambda: rescore([str(tmp_path / "nope")]))
-    assert exc.value.code == 2 and "test_rows.json" in capsys.readouterr().err
+    assert exc.value.code == 2 and "nope" in capsys.readouterr().err
+    bad = tmp_path / "bad_rows.json"
+    for text, words in (
+        ('[{"base": "a"}]', "row 0 needs string fields 'base' and 'sami'"),
+        ("{not json", "not a JSON"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(SystemExit) as exc:
+            run_script(lambda: rescore([str(bad)]))
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "bad_rows.json" in err and words in err and "Traceback" not in err

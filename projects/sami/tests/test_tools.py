@@ -87,8 +87,9 @@ def test_vllm_backend_calls_vllm_with_the_generation_settings(monkeypatch: pytes
 
 
 def test_principle_check_rejects_off_point_sentences() -> None:
-    from sami.principles import KEYWORDS, principle_ok
+    from sami.principles import DESCRIPTIONS, KEYWORDS, principle_ok
 
+    assert KEYWORDS.keys() == DESCRIPTIONS.keys()  # every principle the writer offers can be checked
     pos, neg = KEYWORDS["concise"]
     assert principle_ok("Be concise: answer in a few words.", pos)
     assert not principle_ok("Awesome, I'm ready. I'm ready.", pos)  # SmolLM2's greedy answer: off the point
@@ -130,4 +131,7 @@ def test_principle_writer_without_a_usable_sentence_is_a_clear_error(tiny_lm_dir
               f"--out={tmp_path / 'p'}"])  # fmt: skip
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "no usable principle for 'concise' in 2 attempts" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["write-principles", f"--model={tiny_lm_dir}", "--attempts=0", f"--out={tmp_path / 'p'}"])
+    assert exc.value.code == 2 and "--attempts must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()

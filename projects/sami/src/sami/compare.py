@@ -40,9 +40,9 @@ def main(args: list[str] | None = None) -> dict:
     out = run_selected(sami_main, "sami", VARIANTS, opts, METRICS, base)
     if opts.iterate:
         rows = {}
+        extra = [a for c in opts.iterate_config for a in ("--config", c)]
         for mode in ("restart", "continue"):
             for seed in opts.seeds:
-                extra = [a for c in opts.iterate_config for a in ("--config", c)]
                 res = sami_main(
                     ["iterate", "--iterations=3", f"--mode={mode}", *base, *extra, f"--seed_everything={seed}"]
                 )

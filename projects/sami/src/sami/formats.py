@@ -35,6 +35,7 @@ __all__ = [
     "hh_query",
     "load_eval_responses",
     "load_queries",
+    "load_test_rows",
     "load_training_data",
     "save_eval_responses",
     "save_training_data",
@@ -88,6 +89,20 @@ def load_training_data(path: str | Path) -> list[Example]:
             responses.append(r["response"])
         out.append(Example(str(key), prompts, responses))
     return out
+
+
+def load_test_rows(path: str | Path) -> list[dict]:
+    """A run's ``test_rows.json`` (written by ``sami test``): a list of per-query objects with string ``base`` and
+    ``sami`` answers (and the query, constitution, win row and MI)."""
+    path = Path(path)
+    obj = _read_json(path, "SAMI test rows")
+    expected = '[{"query": str, "base": str, "sami": str, ...}, ...] (a run folder\'s test_rows.json)'
+    if not isinstance(obj, list) or not obj:
+        raise DataFormatError(path, f"the top level is a {type(obj).__name__}, not a non-empty list", expected=expected)
+    for k, r in enumerate(obj):
+        if not isinstance(r, dict) or not isinstance(r.get("base"), str) or not isinstance(r.get("sami"), str):
+            raise DataFormatError(path, f"row {k} needs string fields 'base' and 'sami'", expected=expected)
+    return obj
 
 
 def save_training_data(examples: Sequence[Example], path: str | Path) -> Path:

@@ -38,7 +38,6 @@ __all__ = [
     "SamiLossConfig",
     "build_sequences",
     "kl_from_logits",
-    "kl_to_reference",
     "logprob_matrix",
     "mi_lower_bound",
     "response_logprobs",
@@ -172,23 +171,6 @@ def logprob_matrix(
         length_norm, chunk,
     )  # fmt: skip
     return flat.view(b, c, c)
-
-
-def kl_to_reference(
-    model: nn.Module,
-    reference: nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    response_mask: torch.Tensor,
-) -> torch.Tensor:
-    """Mean over response tokens of KL(pi(. | prefix) || pi_ref(. | prefix)), full-vocabulary, on (N, T) sequences.
-
-    ``model`` and ``reference`` must be two modules. For a LoRA policy whose reference is the same module with its
-    adapters disabled, compute the reference logits inside that context and the policy's outside it, then call
-    :func:`kl_from_logits` (calling this function inside the context would compare the base model with itself)."""
-    with torch.no_grad():
-        ref = reference(input_ids=input_ids, attention_mask=attention_mask).logits
-    return kl_from_logits(model(input_ids=input_ids, attention_mask=attention_mask).logits, ref, response_mask)
 
 
 def kl_from_logits(logits: torch.Tensor, ref_logits: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:

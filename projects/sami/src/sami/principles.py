@@ -109,7 +109,7 @@ def write_principle(model, tokenizer, name: str, positive: str, negative: str, m
                     attempts: int = 8) -> tuple[Principle, dict[str, list[str]]]:  # fmt: skip
     """The model states the principle and its antithesis (one sentence each), each checked by :func:`principle_ok`
     and retried (greedy, then sampled); returns the principle and every attempt."""
-    pos_kw, neg_kw = KEYWORDS.get(name, ((), ()))
+    pos_kw, neg_kw = KEYWORDS[name]
     tried: dict[str, list[str]] = {"principle": [], "antithesis": []}
     text = _write_one(model, tokenizer, positive, pos_kw, neg_kw, None, attempts, max_new_tokens, tried["principle"])
     anti = None
@@ -137,6 +137,8 @@ def write_principles_main(argv: list[str]) -> dict:
     p.add_argument("--attempts", type=int, default=8, help="tries per sentence (greedy, then sampled at T = 0.8)")
     p.add_argument("--eos_token", default=None, help="override a wrong EOS (SmolLM2's GGUF: <|im_end|>)")
     opts = p.parse_args(argv)
+    if opts.attempts < 1:
+        p.error(f"--attempts must be at least 1, got {opts.attempts}")
     from sami.module import load_causal_lm, set_eos_token
 
     model, tok = load_causal_lm(opts.model, opts.gguf_file)

@@ -13,22 +13,20 @@ import json
 import statistics
 from pathlib import Path
 
-from paperkit.errors import DataNotFoundError, run_script
+from paperkit.errors import run_script
 from sami.english import english_score, english_score_lines
+from sami.formats import load_test_rows
+from sami.judges import RuleJudge
 
 __all__ = ["main", "rescore_rows"]
 
 
-def _win(score, base: str, test: str) -> float:
-    sb, st = score(base), score(test)
-    return 1.0 if st > sb else 0.0 if st < sb else 0.5
-
-
 def rescore_rows(rows: list[dict]) -> dict[str, float]:
     """Win rates of SAMI vs base under the content judge and the line judge, and the mean content scores."""
-    return {
-        "win_rate_content_judge": statistics.mean(_win(english_score, r["base"], r["sami"]) for r in rows),
-        "win_rate_line_judge": statistics.mean(_win(english_score_lines, r["base"], r["sami"]) for r in rows),
+    content, lines = RuleJudge(lambda c, r: english_score(r)), RuleJudge(lambda c, r: english_score_lines(r))
+    return {  # compare(c, q, a, b): 1 when a (SAMI's answer) scores higher, 0.5 on a tie
+        "win_rate_content_judge": statistics.mean(content.compare("", "", r["sami"], r["base"]) for r in rows),
+        "win_rate_line_judge": statistics.mean(lines.compare("", "", r["sami"], r["base"]) for r in rows),
         "score_base": statistics.mean(english_score(r["base"]) for r in rows),
         "score_sami": statistics.mean(english_score(r["sami"]) for r in rows),
         "n": len(rows),
@@ -43,12 +41,9 @@ def main(argv: list[str] | None = None) -> dict:
     out = {}
     for arg in opts.paths:
         path = Path(arg)
-        files = [path / "test_rows.json"] if path.is_dir() else [path]
-        for f in files:
-            if not f.is_file():
-                raise DataNotFoundError("SAMI test rows", f.parent, missing=[f.name], expected=["test_rows.json"])
-            out[str(f)] = res = rescore_rows(json.loads(f.read_text()))
-            print(f"{f}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()))
+        f = path / "test_rows.json" if path.is_dir() else path
+        out[str(f)] = res = rescore_rows(load_test_rows(f))
+        print(f"{f}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()))
     if opts.out:
         Path(opts.out).write_text(json.dumps(out, indent=1) + "\n")
     return out
