@@ -135,3 +135,13 @@ def test_principle_writer_without_a_usable_sentence_is_a_clear_error(tiny_lm_dir
         main(["write-principles", f"--model={tiny_lm_dir}", "--attempts=0", f"--out={tmp_path / 'p'}"])
     assert exc.value.code == 2 and "--attempts must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_compare_refuses_a_missing_iterate_config_before_any_run(tmp_path: Path, capsys) -> None:
+    from sami.compare import main as compare
+
+    with pytest.raises(SystemExit) as exc:
+        compare(["--iterate", "--iterate_config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no such file" in err and "nope.yaml" in err
+    assert not (tmp_path / "c").exists()  # nothing ran

@@ -9,6 +9,7 @@ iteration comparison (restart vs continue, 3 iterations) is ``sami iterate --mod
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from paperkit.compare import Variant, compare_arg_parser, run_selected
 from paperkit.errors import run_script
@@ -35,6 +36,10 @@ def main(args: list[str] | None = None) -> dict:
                    help="extra config file(s) for the iterate runs, e.g. projects/sami/configs/ablations/"
                    "all_constitutions.yaml")  # fmt: skip
     opts = p.parse_args(args)
+    missing = [c for c in opts.iterate_config if not Path(c).is_file()]
+    if missing:  # before any run: the iterate part comes last
+        p.error(f"--iterate_config: no such file {missing[0]} (a YAML config, e.g. "
+                "projects/sami/configs/ablations/all_constitutions.yaml)")  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = ["--trainer.enable_progress_bar=false", "--torch_threads=1"]
     out = run_selected(sami_main, "sami", VARIANTS, opts, METRICS, base)
